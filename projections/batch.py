@@ -1,0 +1,73 @@
+"""Turn a batch of raw Kafka records into decoded events and dead letters. Pure, no I/O.
+
+Faust was seen delivering the same (partition, offset) twice inside one batch after a failover
+(``shared/platform.md``), so records are deduplicated by their coordinates first, and by
+``event_id`` second (the same event produced twice lands at two offsets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from events.codec import InvalidEvent, decode
+from events.models import LifecycleEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    record: SourceRecord
+    event: LifecycleEvent
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: SourceRecord
+    kind: str
+    field: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class Batch:
+    events: list[DecodedEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    redelivered: int = 0  # same (partition, offset) seen twice in this batch
+
+    @property
+    def partitions(self) -> list[int]:
+        return sorted(
+            {d.record.partition for d in self.events}
+            | {d.record.partition for d in self.dead_letters}
+        )
+
+    def max_offsets(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for rec in [d.record for d in self.events] + [d.record for d in self.dead_letters]:
+            out[rec.partition] = max(out.get(rec.partition, -1), rec.offset)
+        return out
+
+
+def prepare(records: list[SourceRecord]) -> Batch:
+    batch = Batch()
+    seen: set[tuple[int, int]] = set()
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        coords = (record.partition, record.offset)
+        if coords in seen:
+            batch.redelivered += 1
+            continue
+        seen.add(coords)
+        try:
+            batch.events.append(DecodedEvent(record, decode(record.value)))
+        except InvalidEvent as exc:
+            batch.dead_letters.append(DeadLetter(record, exc.kind, exc.field, exc.message))
+        except Exception as exc:  # never let one record stop the partition
+            batch.dead_letters.append(DeadLetter(record, "unexpected", None, repr(exc)))
+    return batch

@@ -1,0 +1,30 @@
+"""Mapping between events and rows of the ``event_log`` table. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from events.codec import EVENT_ADAPTER
+from events.models import LifecycleEvent
+
+
+def payload_json(event: LifecycleEvent) -> dict[str, Any]:
+    return event.payload.model_dump(mode="json", exclude_none=True)
+
+
+def from_row(row: Mapping[str, Any]) -> LifecycleEvent:
+    """Rebuild an event stored in the log (trusted: it was validated on the way in)."""
+    return EVENT_ADAPTER.validate_python(
+        {
+            "event_id": row["event_id"],
+            "event_type": row["event_type"],
+            "schema_version": row["schema_version"],
+            "tenant_id": row["tenant_id"],
+            "asset_id": row["asset_id"],
+            "occurred_at": row["occurred_at"],
+            "source": row["source"],
+            "recorded_at": row["recorded_at"],
+            "payload": row["payload"],
+        }
+    )

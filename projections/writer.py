@@ -1,0 +1,252 @@
+"""Write one batch in ONE PostgreSQL transaction: event log, asset state, dead letters, checkpoint.
+
+This is where exactly-once *effect* comes from (``shared/platform.md``, Faust section): Kafka
+delivers at least once; the per-partition checkpoint (next offset) is committed atomically with
+the rows it covers, so a redelivered offset below it is skipped, and ``event_log.event_id`` is
+unique, so the same event at a new offset is counted as a duplicate and applied no second time.
+All statements are set-based: a batch costs a fixed number of round trips, not one per event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from events.models import LifecycleEvent
+from projections import event_rows, state_rows
+from projections.asset_state import AssetState, fold, needs_refold
+from projections.batch import Batch, DecodedEvent
+
+AssetKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    applied: int
+    duplicates: int
+    dead_letters: int
+    below_checkpoint: int
+    refolded_assets: int
+    assets_written: int
+
+    def __add__(self, other: BatchOutcome) -> BatchOutcome:
+        return BatchOutcome(
+            self.applied + other.applied,
+            self.duplicates + other.duplicates,
+            self.dead_letters + other.dead_letters,
+            self.below_checkpoint + other.below_checkpoint,
+            self.refolded_assets + other.refolded_assets,
+            self.assets_written + other.assets_written,
+        )
+
+    @classmethod
+    def empty(cls) -> BatchOutcome:
+        return cls(0, 0, 0, 0, 0, 0)
+
+
+_STATE_COLUMNS = ", ".join(state_rows.COLUMNS)
+_STATE_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in state_rows.COLUMNS[2:])
+
+UPSERT_STATES = f"""
+INSERT INTO asset_state ({_STATE_COLUMNS}, updated_at)
+SELECT {_STATE_COLUMNS}, now() FROM jsonb_populate_recordset(NULL::asset_state, $1::jsonb)
+ON CONFLICT (tenant_id, asset_id) DO UPDATE SET {_STATE_UPDATES}, updated_at = now()
+"""
+
+ENSURE_CHECKPOINTS = """
+INSERT INTO checkpoints (consumer_group, topic, kafka_partition, next_offset)
+SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p
+ON CONFLICT DO NOTHING
+"""
+
+LOCK_CHECKPOINTS = """
+SELECT kafka_partition, next_offset FROM checkpoints
+WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = ANY($3::int[])
+ORDER BY kafka_partition
+FOR UPDATE
+"""
+
+INSERT_EVENTS = """
+INSERT INTO event_log (event_id, tenant_id, asset_id, event_type, schema_version, occurred_at,
+                       recorded_at, source, payload, topic, kafka_partition, kafka_offset)
+SELECT e.event_id, e.tenant_id, e.asset_id, e.event_type, e.schema_version, e.occurred_at,
+       now(), e.source, e.payload, $1, e.kafka_partition, e.kafka_offset
+FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[],
+            $8::text[], $9::jsonb[], $10::int[], $11::bigint[])
+     AS e(event_id, tenant_id, asset_id, event_type, schema_version, occurred_at, source,
+          payload, kafka_partition, kafka_offset)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+SELECT_STATES = """
+SELECT s.* FROM asset_state s
+JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
+  ON s.tenant_id = k.tenant_id AND s.asset_id = k.asset_id
+FOR UPDATE OF s
+"""
+
+SELECT_HISTORIES = """
+SELECT l.* FROM event_log l
+JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
+  ON l.tenant_id = k.tenant_id AND l.asset_id = k.asset_id
+"""
+
+INSERT_DEAD_LETTERS = """
+INSERT INTO dead_letters (consumer_group, topic, kafka_partition, kafka_offset, record_key,
+                          record_value, reason_kind, field, reason)
+SELECT $1, $2, d.p, d.o, d.k, d.v, d.kind, d.field, d.reason
+FROM unnest($3::int[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[], $8::text[],
+            $9::text[]) AS d(p, o, k, v, kind, field, reason)
+ON CONFLICT DO NOTHING
+RETURNING 1
+"""
+
+ADVANCE_CHECKPOINTS = """
+UPDATE checkpoints c
+SET next_offset = GREATEST(c.next_offset, u.next_offset),
+    events_applied = c.events_applied + u.applied,
+    duplicates_skipped = c.duplicates_skipped + u.duplicates,
+    dead_letters = c.dead_letters + u.dead,
+    updated_at = now()
+FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+     AS u(p, next_offset, applied, duplicates, dead)
+WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = u.p
+"""
+
+
+def _unique_by_event_id(items: list[DecodedEvent]) -> list[DecodedEvent]:
+    """First occurrence (lowest offset) of each event id; later ones are duplicates."""
+    seen: set[UUID] = set()
+    unique = []
+    for item in items:
+        if item.event.event_id not in seen:
+            seen.add(item.event.event_id)
+            unique.append(item)
+    return unique
+
+
+async def apply_batch(
+    conn: asyncpg.Connection, consumer_group: str, topic: str, batch: Batch
+) -> BatchOutcome:
+    partitions = batch.partitions
+    if not partitions:
+        return BatchOutcome.empty()
+    async with conn.transaction():
+        await conn.execute(ENSURE_CHECKPOINTS, consumer_group, topic, partitions)
+        rows = await conn.fetch(LOCK_CHECKPOINTS, consumer_group, topic, partitions)
+        next_offset = {r["kafka_partition"]: r["next_offset"] for r in rows}
+
+        fresh = [d for d in batch.events if d.record.offset >= next_offset[d.record.partition]]
+        dead = [d for d in batch.dead_letters if d.record.offset >= next_offset[d.record.partition]]
+        below = len(batch.events) + len(batch.dead_letters) - len(fresh) - len(dead)
+
+        inserted = await _insert_events(conn, topic, _unique_by_event_id(fresh))
+        new = [d for d in _unique_by_event_id(fresh) if d.event.event_id in inserted]
+        applied_by_partition: dict[int, int] = defaultdict(int)
+        fresh_by_partition: dict[int, int] = defaultdict(int)
+        for d in new:
+            applied_by_partition[d.record.partition] += 1
+        for d in fresh:
+            fresh_by_partition[d.record.partition] += 1
+        duplicates_by_partition = {
+            p: fresh_by_partition[p] - applied_by_partition[p] for p in partitions
+        }
+
+        refolded, written = await _project(conn, [d.event for d in new])
+
+        dead_inserted = 0
+        dead_by_partition: dict[int, int] = defaultdict(int)
+        if dead:
+            result = await conn.fetch(
+                INSERT_DEAD_LETTERS,
+                consumer_group,
+                topic,
+                [d.record.partition for d in dead],
+                [d.record.offset for d in dead],
+                [d.record.key for d in dead],
+                [d.record.value for d in dead],
+                [d.kind for d in dead],
+                [d.field for d in dead],
+                [d.reason for d in dead],
+            )
+            dead_inserted = len(result)
+            for d in dead:
+                dead_by_partition[d.record.partition] += 1
+
+        max_offsets = batch.max_offsets()
+        await conn.execute(
+            ADVANCE_CHECKPOINTS,
+            consumer_group,
+            topic,
+            partitions,
+            [max_offsets[p] + 1 for p in partitions],
+            [applied_by_partition[p] for p in partitions],
+            [duplicates_by_partition[p] for p in partitions],
+            [dead_by_partition[p] for p in partitions],
+        )
+    return BatchOutcome(
+        applied=len(new),
+        duplicates=len(fresh) - len(new),
+        dead_letters=dead_inserted,
+        below_checkpoint=below,
+        refolded_assets=refolded,
+        assets_written=written,
+    )
+
+
+async def _insert_events(
+    conn: asyncpg.Connection, topic: str, items: list[DecodedEvent]
+) -> set[UUID]:
+    if not items:
+        return set()
+    rows = await conn.fetch(
+        INSERT_EVENTS,
+        topic,
+        [d.event.event_id for d in items],
+        [d.event.tenant_id for d in items],
+        [d.event.asset_id for d in items],
+        [d.event.event_type for d in items],
+        [d.event.schema_version for d in items],
+        [d.event.occurred_at for d in items],
+        [d.event.source for d in items],
+        [event_rows.payload_json(d.event) for d in items],
+        [d.record.partition for d in items],
+        [d.record.offset for d in items],
+    )
+    return {r["event_id"] for r in rows}
+
+
+async def _project(conn: asyncpg.Connection, events: list[LifecycleEvent]) -> tuple[int, int]:
+    """Fold new events into asset states; refold an asset from the log if one arrived late."""
+    if not events:
+        return 0, 0
+    by_asset: dict[AssetKey, list[LifecycleEvent]] = defaultdict(list)
+    for event in events:
+        by_asset[(event.tenant_id, event.asset_id)].append(event)
+    keys = list(by_asset)
+    current: dict[AssetKey, AssetState] = {
+        (r["tenant_id"], r["asset_id"]): state_rows.from_row(r)
+        for r in await conn.fetch(
+            SELECT_STATES, [k[0] for k in keys], [k[1] for k in keys]
+        )
+    }
+    late = [k for k in keys if needs_refold(current.get(k), by_asset[k])]
+    new_states: dict[AssetKey, AssetState | None] = {}
+    if late:
+        histories: dict[AssetKey, list[LifecycleEvent]] = defaultdict(list)
+        for row in await conn.fetch(
+            SELECT_HISTORIES, [k[0] for k in late], [k[1] for k in late]
+        ):
+            histories[(row["tenant_id"], row["asset_id"])].append(event_rows.from_row(row))
+        for key in late:
+            new_states[key] = fold(histories[key])
+    for key in keys:
+        if key not in new_states:
+            new_states[key] = fold(by_asset[key], current.get(key))
+    rows = [state_rows.to_row(s) for s in new_states.values() if s is not None]
+    await conn.execute(UPSERT_STATES, rows)
+    return len(late), len(rows)

@@ -1,0 +1,164 @@
+"""The ``kretslopp`` command line. Each sub-command's help text is its documentation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from infra.settings import Settings
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from services.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from services.up import run_up
+
+    return run_up(
+        settings,
+        devices=args.devices,
+        rate=args.rate,
+        seed=args.seed,
+        sample=not args.no_sample,
+        exit_when_done=args.exit_when_done,
+    )
+
+
+def _cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from services.produce import run_produce
+
+    return run_produce(settings, args.file, raw=args.raw)
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from services.status import run_status
+
+    return run_status(settings, as_json=args.json)
+
+
+def _cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+
+    from events.schema import json_schema
+
+    data = orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if args.output:
+        Path(args.output).write_bytes(data + b"\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(data.decode() + "\n")
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from projections.database import connect
+    from projections.migrate import migrate
+
+    _, dsn = settings.require_endpoints()
+
+    async def run() -> list[str]:
+        conn = await connect(dsn)
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kretslopp",
+        description="Circular-IT KPIs from device lifecycle events (Kafka -> Faust -> PostgreSQL).",
+        epilog="Configuration comes from environment variables; see README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="run broker + PostgreSQL + worker + API locally, with sample data",
+        description="Start the embedded stack (Tansu broker, PostgreSQL) unless "
+        "KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere, then the worker and the "
+        "HTTP API, then play a multi-year sample history of two organisations' fleets and "
+        "show live numbers read back from PostgreSQL. Ctrl-C stops everything.",
+    )
+    up.add_argument("--devices", type=int, default=3000, help="devices in the sample fleets")
+    up.add_argument("--rate", type=float, default=400.0, help="sample events per second")
+    up.add_argument("--seed", type=int, default=2030, help="random seed of the sample data")
+    up.add_argument("--no-sample", action="store_true", help="start the stack without sample data")
+    up.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="stop once the sample history is fully projected (for scripts and CI)",
+    )
+    up.set_defaults(func=_cmd_up)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the Faust worker that keeps the projections",
+        description="Consume the lifecycle topic and keep the PostgreSQL projections. Needs "
+        "KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL. Run several to share the partitions.",
+    )
+    worker.set_defaults(func=_cmd_worker)
+
+    produce = sub.add_parser(
+        "produce",
+        help="send events from a JSON Lines file to the topic",
+        description="Validate each line of FILE (one event per line) and produce the valid "
+        "ones, keyed by tenant and asset. Invalid lines are reported with their line number "
+        "and the field at fault; exit code 1 if any was rejected.",
+    )
+    produce.add_argument("file", type=Path, help="JSON Lines file, '-' for standard input")
+    produce.add_argument(
+        "--raw",
+        action="store_true",
+        help="send every line as it is, valid or not (the worker dead-letters bad ones)",
+    )
+    produce.set_defaults(func=_cmd_produce)
+
+    status = sub.add_parser(
+        "status",
+        help="per-partition lag, events applied, duplicates skipped, dead letters",
+        description="Read checkpoints from PostgreSQL and high-water marks from Kafka.",
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_cmd_status)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the event contract",
+        description="The JSON Schema (draft 2020-12) integrators validate their events against.",
+    )
+    schema.add_argument("-o", "--output", help="write to this file instead of standard output")
+    schema.set_defaults(func=_cmd_schema)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations (the worker also does this at start-up)",
+        description="Apply the versioned SQL migrations to DATABASE_URL; safe to repeat.",
+    )
+    migrate.set_defaults(func=_cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        result: int = args.func(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""``kretslopp worker``: the Faust worker that keeps the projections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+
+from infra.logging import configure
+from infra.settings import Settings
+from streams.app import create_app
+from streams.topics import ensure_topics
+
+
+def run_worker(settings: Settings) -> None:
+    configure(settings.log_level)
+    kafka, _ = settings.require_endpoints()
+    asyncio.run(
+        ensure_topics(kafka, {settings.topic: settings.partitions, settings.dead_letter_topic: 1})
+    )
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,57 @@
+"""Produce lifecycle events to Kafka with acks=all, keyed by (tenant, asset).
+
+The key puts every event of one asset of one tenant on one partition, so the projector sees
+them in the order they were produced. The embedded broker has no idempotent producer
+(``shared/platform.md``), so retries may duplicate a record; ``event_id`` makes that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaProducer
+
+from events.codec import encode, partition_key
+from events.models import LifecycleEvent
+
+KeyValue = tuple[bytes | None, bytes]
+
+
+@asynccontextmanager
+async def kafka_producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        enable_idempotence=False,
+        request_timeout_ms=30_000,
+    )
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+def keyed(events: Iterable[LifecycleEvent]) -> list[KeyValue]:
+    return [(partition_key(e), encode(e)) for e in events]
+
+
+async def send_all(
+    producer: AIOKafkaProducer, topic: str, records: Iterable[KeyValue], *, window: int = 5000
+) -> int:
+    """Send and wait for every acknowledgement; at most ``window`` records in flight."""
+    pending: list[asyncio.Future[object]] = []
+    sent = 0
+    for key, value in records:
+        pending.append(await producer.send(topic, value=value, key=key))
+        sent += 1
+        if len(pending) >= window:
+            await asyncio.gather(*pending)
+            pending.clear()
+    if pending:
+        await asyncio.gather(*pending)
+    return sent

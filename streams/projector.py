@@ -1,0 +1,148 @@
+"""Decode, dead-letter and write one batch; never raise on bad data, never drop a batch.
+
+The Faust agent hands each batch here. Order of work per batch:
+1. decode and validate every record (pure: ``projections.batch.prepare``);
+2. publish undecodable / invalid records to the dead-letter topic (awaited, so they are on the
+   broker before the offsets that carried them can be acknowledged);
+3. write events, projections, dead letters and checkpoints in one PostgreSQL transaction,
+   retrying with backoff while PostgreSQL is unreachable (nothing is acknowledged meanwhile);
+4. if PostgreSQL *rejects* the batch (not a connection problem), retry record by record and
+   dead-letter only the record it rejects, so one bad record cannot stall a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from infra.settings import Settings
+from projections.batch import Batch, DeadLetter, SourceRecord, prepare
+from projections.database import create_pool
+from projections.migrate import migrate
+from projections.writer import BatchOutcome, apply_batch
+from streams.retry import with_backoff
+
+log = structlog.get_logger(__name__)
+
+PublishDeadLetters = Callable[[list[DeadLetter]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Totals:
+    batches: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    below_checkpoint: int = 0
+
+
+class Projector:
+    def __init__(
+        self, settings: Settings, publish_dead_letters: PublishDeadLetters | None = None
+    ) -> None:
+        _, self._dsn = settings.require_endpoints()
+        self._group = settings.consumer_group
+        self._topic = settings.topic
+        self._publish = publish_dead_letters
+        self._pool: asyncpg.Pool | None = None
+        self._started = asyncio.Lock()
+        self.totals = Totals()
+
+    async def start(self) -> None:
+        async with self._started:
+            if self._pool is not None:
+                return
+
+            async def connect_and_migrate() -> asyncpg.Pool:
+                pool = await create_pool(self._dsn, min_size=1, max_size=2)
+                async with pool.acquire() as conn:
+                    await migrate(conn)
+                return pool
+
+            self._pool = await with_backoff("connect to PostgreSQL", connect_and_migrate)
+            log.info("projector ready", consumer_group=self._group, topic=self._topic)
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def handle(self, records: list[SourceRecord]) -> BatchOutcome:
+        await self.start()
+        batch = prepare(records)
+        for dead in batch.dead_letters:
+            log.warning(
+                "dead letter",
+                partition=dead.record.partition,
+                offset=dead.record.offset,
+                reason_kind=dead.kind,
+                field=dead.field,
+                reason=dead.reason,
+            )
+        if batch.dead_letters and self._publish is not None:
+            await self._publish(batch.dead_letters)
+        try:
+            outcome = await self._write(batch)
+        except Exception as exc:  # rejected by PostgreSQL, or a bug: isolate the record
+            log.error("batch rejected; retrying record by record", error=repr(exc))
+            outcome = await self._write_one_by_one(batch)
+        self._count(outcome)
+        log.info(
+            "batch applied",
+            records=len(records),
+            applied=outcome.applied,
+            duplicates=outcome.duplicates,
+            dead_letters=outcome.dead_letters,
+            below_checkpoint=outcome.below_checkpoint,
+            refolded_assets=outcome.refolded_assets,
+            partitions=batch.partitions,
+        )
+        return outcome
+
+    async def _write(self, batch: Batch) -> BatchOutcome:
+        async def attempt() -> BatchOutcome:
+            assert self._pool is not None
+            async with self._pool.acquire() as conn:
+                return await apply_batch(conn, self._group, self._topic, batch)
+
+        return await with_backoff("write batch to PostgreSQL", attempt)
+
+    async def _write_one_by_one(self, batch: Batch) -> BatchOutcome:
+        total = BatchOutcome.empty()
+        singles: list[Batch] = [Batch(dead_letters=[d]) for d in batch.dead_letters]
+        singles += [Batch(events=[e]) for e in batch.events]
+        singles.sort(key=lambda b: (b.partitions[0], next(iter(b.max_offsets().values()))))
+        for single in singles:
+            try:
+                outcome = await self._write(single)
+            except Exception as exc:
+                item = single.events[0]
+                structlog.contextvars.bind_contextvars(
+                    tenant_id=item.event.tenant_id,
+                    asset_id=item.event.asset_id,
+                    event_id=str(item.event.event_id),
+                )
+                log.error(
+                    "record rejected by PostgreSQL; dead-lettered",
+                    partition=item.record.partition,
+                    offset=item.record.offset,
+                    error=repr(exc),
+                )
+                structlog.contextvars.unbind_contextvars("tenant_id", "asset_id", "event_id")
+                letter = DeadLetter(item.record, "rejected_by_database", None, str(exc)[:1000])
+                if self._publish is not None:
+                    await self._publish([letter])
+                outcome = await self._write(Batch(dead_letters=[letter]))
+            total += outcome
+        return total
+
+    def _count(self, outcome: BatchOutcome) -> None:
+        self.totals.batches += 1
+        self.totals.applied += outcome.applied
+        self.totals.duplicates += outcome.duplicates
+        self.totals.dead_letters += outcome.dead_letters
+        self.totals.below_checkpoint += outcome.below_checkpoint

@@ -1,0 +1,58 @@
+"""Retry with capped exponential backoff for transient infrastructure failures.
+
+Used where giving up would lose data: the projector never acknowledges a batch it could not
+write, so it waits for PostgreSQL (or the broker) to come back instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+
+async def with_backoff(
+    what: str,
+    action: Callable[[], Awaitable[T]],
+    *,
+    transient: tuple[type[BaseException], ...] = TRANSIENT_DB_ERRORS,
+    first_delay_s: float = 0.2,
+    max_delay_s: float = 10.0,
+) -> T:
+    delay = first_delay_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await action()
+        except transient as exc:
+            log.warning(
+                "transient failure; retrying",
+                what=what,
+                attempt=attempt,
+                retry_in_s=round(delay, 2),
+                error=repr(exc),
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay_s)
