@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from events.codec import EVENT_ADAPTER
+from events.examples import EXAMPLES
 from events.models import CURRENT_SCHEMA_VERSION
 
 
@@ -17,4 +18,5 @@ def json_schema() -> dict[str, Any]:
         "One real-world fact in the life of an IT device: purchased, repaired, redeployed, "
         "taken_back, refurbished or recycled. Discriminated on event_type."
     )
+    schema["examples"] = list(EXAMPLES.values())
     return schema

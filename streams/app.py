@@ -20,6 +20,35 @@ from streams.projector import Projector
 log = structlog.get_logger(__name__)
 
 
+class CheckpointAgent(faust.Agent):  # type: ignore[misc]
+    """An agent that resumes each newly assigned partition at its PostgreSQL checkpoint.
+
+    Faust seeks to the *Kafka* committed offset after a rebalance. That offset can be ahead of
+    what PostgreSQL holds: Faust acknowledges a batch's events when the batch generator is
+    closed, also when a shutdown cancelled the write. So before Faust seeks, we commit the
+    checkpoint (the next offset PostgreSQL has not applied) as the group's Kafka offset, and
+    seek to it.
+    PostgreSQL stays the single source of truth; a fresh database replays from the start.
+    """
+
+    async def on_shared_partitions_assigned(self, assigned: set[Any]) -> None:
+        await super().on_shared_partitions_assigned(assigned)
+        projector: Projector = self.app.kretslopp_projector
+        mine = [tp for tp in assigned if tp.topic == projector.topic]
+        if not mine:
+            return
+        offsets = await projector.next_offsets(sorted(tp.partition for tp in mine))
+        consumer = self.app.consumer
+        await consumer._thread.commit({tp: offsets[tp.partition] for tp in mine})
+        for tp in mine:
+            # aiokafka's seek_to_committed skips offset 0, so seek explicitly as well
+            await consumer.seek(tp, offsets[tp.partition])
+        log.info(
+            "partitions resume at PostgreSQL checkpoints",
+            checkpoints={tp.partition: offsets[tp.partition] for tp in mine},
+        )
+
+
 def broker_urls(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{host.strip()}" for host in bootstrap_servers.split(","))
 
@@ -43,6 +72,7 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         datadir=str(settings.data_dir / "faust"),
         store="memory://",
+        Agent=CheckpointAgent,
     )
     lifecycle = app.topic(
         settings.topic,
@@ -81,6 +111,7 @@ def create_app(settings: Settings) -> faust.App:
             await future  # on the broker before the batch's offsets can be acknowledged
 
     projector = Projector(settings, publish_dead_letters)
+    app.kretslopp_projector = projector
 
     @app.agent(lifecycle, concurrency=1)
     async def project(stream: Any) -> None:
@@ -97,9 +128,4 @@ def create_app(settings: Settings) -> faust.App:
             ]
             await projector.handle(records)
 
-    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
-    async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
-        log.info("partitions assigned", partitions=sorted(tp.partition for tp in assigned))
-
-    app.conf.kretslopp_projector = projector  # type: ignore[attr-defined]
     return app

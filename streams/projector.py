@@ -46,7 +46,7 @@ class Projector:
     ) -> None:
         _, self._dsn = settings.require_endpoints()
         self._group = settings.consumer_group
-        self._topic = settings.topic
+        self.topic = settings.topic
         self._publish = publish_dead_letters
         self._pool: asyncpg.Pool | None = None
         self._started = asyncio.Lock()
@@ -64,12 +64,30 @@ class Projector:
                 return pool
 
             self._pool = await with_backoff("connect to PostgreSQL", connect_and_migrate)
-            log.info("projector ready", consumer_group=self._group, topic=self._topic)
+            log.info("projector ready", consumer_group=self._group, topic=self.topic)
 
     async def stop(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def next_offsets(self, partitions: list[int]) -> dict[int, int]:
+        """The checkpoint of each partition; 0 where nothing was ever applied."""
+        await self.start()
+
+        async def read() -> dict[int, int]:
+            assert self._pool is not None
+            rows = await self._pool.fetch(
+                "SELECT kafka_partition, next_offset FROM checkpoints "
+                "WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = ANY($3::int[])",
+                self._group,
+                self.topic,
+                partitions,
+            )
+            found = {r["kafka_partition"]: r["next_offset"] for r in rows}
+            return {p: found.get(p, 0) for p in partitions}
+
+        return await with_backoff("read checkpoints", read)
 
     async def handle(self, records: list[SourceRecord]) -> BatchOutcome:
         await self.start()
@@ -107,7 +125,7 @@ class Projector:
         async def attempt() -> BatchOutcome:
             assert self._pool is not None
             async with self._pool.acquire() as conn:
-                return await apply_batch(conn, self._group, self._topic, batch)
+                return await apply_batch(conn, self._group, self.topic, batch)
 
         return await with_backoff("write batch to PostgreSQL", attempt)
 

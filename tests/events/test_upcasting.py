@@ -1,0 +1,56 @@
+"""The upcasting hook lets version 2 arrive without breaking version-1 producers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from events.upcasting import UnsupportedSchemaVersion, upcast
+
+
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    # e.g. a v2 that renames payload.supplier to payload.supplier_name
+    payload = dict(raw["payload"])
+    payload["supplier_name"] = payload.pop("supplier")
+    return {**raw, "payload": payload}
+
+
+def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    return {**raw, "payload": {**raw["payload"], "added_in_v3": True}}
+
+
+CHAIN = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def test_v1_event_is_upcast_step_by_step_to_current() -> None:
+    out = upcast({"schema_version": 1, "payload": {"supplier": "Atea"}}, CHAIN, current=3)
+    assert out == {
+        "schema_version": 3,
+        "payload": {"supplier_name": "Atea", "added_in_v3": True},
+    }
+
+
+def test_current_version_passes_unchanged() -> None:
+    raw = {"schema_version": 3, "payload": {"x": 1}}
+    assert upcast(dict(raw), CHAIN, current=3) == raw
+
+
+def test_missing_version_means_v1() -> None:
+    assert upcast({"payload": {"supplier": "A"}}, CHAIN, current=2)["schema_version"] == 2
+
+
+@pytest.mark.parametrize("version", [0, -1, "1", True, 1.5])
+def test_malformed_version_is_rejected(version: Any) -> None:
+    with pytest.raises(UnsupportedSchemaVersion):
+        upcast({"schema_version": version}, CHAIN, current=3)
+
+
+def test_newer_than_supported_is_rejected_with_both_versions_named() -> None:
+    with pytest.raises(UnsupportedSchemaVersion, match="4 is newer than this consumer supports"):
+        upcast({"schema_version": 4}, CHAIN, current=3)
+
+
+def test_gap_in_chain_is_reported() -> None:
+    with pytest.raises(UnsupportedSchemaVersion, match="no upcaster from schema_version 2"):
+        upcast({"schema_version": 1, "payload": {"supplier": "A"}}, {1: _v1_to_v2}, current=3)

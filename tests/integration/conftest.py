@@ -1,0 +1,198 @@
+"""Real broker and real PostgreSQL for integration tests, started once per test session.
+
+The embedded stack (Tansu + pgserver) is used unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL
+point elsewhere. Each test gets its own database, topic and consumer group, so tests do not
+see each other's data. Workers run as real subprocesses, so a test can SIGKILL one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from infra.embedded import Endpoints, embedded_stack
+from infra.settings import Settings
+from projections.database import connect
+from streams.producer import KeyValue, kafka_producer
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    data_dir = tmp_path_factory.mktemp("stack")
+    settings = Settings.from_env()
+    settings = replace(settings, data_dir=data_dir, broker_port=0)
+    with embedded_stack(settings) as endpoints:
+        yield endpoints
+
+
+def database_url(base: str, name: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@dataclass
+class StackEnv:
+    settings: Settings
+    log_dir: Path
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def kafka(self) -> str:
+        assert self.settings.kafka_bootstrap_servers
+        return self.settings.kafka_bootstrap_servers
+
+    @property
+    def dsn(self) -> str:
+        assert self.settings.database_url
+        return self.settings.database_url
+
+    def worker(self, name: str = "w") -> Worker:
+        w = Worker(self.settings, self.log_dir / f"worker-{name}-{len(self.workers)}.log")
+        self.workers.append(w)
+        w.start()
+        return w
+
+
+@pytest_asyncio.fixture
+async def env(stack: Endpoints, tmp_path: Path) -> AsyncIterator[StackEnv]:
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    settings = Settings(
+        kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+        database_url=database_url(stack.database_url, name),
+        topic=f"lifecycle-{name}",
+        dead_letter_topic=f"lifecycle-{name}-dlq",
+        consumer_group=f"projector-{name}",
+        partitions=4,
+        data_dir=tmp_path / "data",
+        batch_size=500,
+        batch_within_s=0.2,
+        log_level="info",
+    )
+    await ensure_topics(
+        stack.kafka_bootstrap_servers, {settings.topic: 4, settings.dead_letter_topic: 1}
+    )
+    test_env = StackEnv(settings, tmp_path)
+    try:
+        yield test_env
+    finally:
+        for w in test_env.workers:
+            w.kill()
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+class Worker:
+    """``kretslopp worker`` as a real subprocess."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = self.settings.child_env()
+        env["PYTHONUNBUFFERED"] = "1"
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "worker"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def terminate(self, timeout_s: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout_s)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+async def produce(env: StackEnv, records: list[KeyValue]) -> dict[int, int]:
+    """Produce in order; return the last offset written per partition."""
+    last: dict[int, int] = {}
+    async with kafka_producer(env.kafka) as producer:
+        futures = [
+            await producer.send(env.settings.topic, value=value, key=key)
+            for key, value in records
+        ]
+        for meta in await asyncio.gather(*futures):
+            last[meta.partition] = max(last.get(meta.partition, -1), meta.offset)
+    return last
+
+
+def merge_offsets(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    return {p: max(a.get(p, -1), b.get(p, -1)) for p in set(a) | set(b)}
+
+
+async def checkpoints(conn: asyncpg.Connection, env: StackEnv) -> dict[int, int]:
+    try:
+        rows = await conn.fetch(
+            "SELECT kafka_partition, next_offset FROM checkpoints "
+            "WHERE consumer_group = $1 AND topic = $2",
+            env.settings.consumer_group,
+            env.settings.topic,
+        )
+    except asyncpg.UndefinedTableError:
+        return {}
+    return {r["kafka_partition"]: r["next_offset"] for r in rows}
+
+
+async def wait_until_applied(
+    env: StackEnv, last_offsets: dict[int, int], timeout_s: float = 120
+) -> None:
+    """Until every partition's checkpoint has passed the last produced offset."""
+    deadline = time.monotonic() + timeout_s
+    conn = await connect(env.dsn)
+    try:
+        while True:
+            done = await checkpoints(conn, env)
+            if all(done.get(p, 0) > off for p, off in last_offsets.items()):
+                return
+            if time.monotonic() > deadline:
+                logs = "\n".join(w.log()[-3000:] for w in env.workers)
+                raise AssertionError(
+                    f"not applied in {timeout_s}s: checkpoints {done}, want > {last_offsets}\n{logs}"
+                )
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()
+
+
+async def fetch_all(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await connect(dsn)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()

@@ -1,0 +1,167 @@
+"""Kafka -> Faust worker -> PostgreSQL, end to end, with real processes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import orjson
+
+from tests.factories import T0, as_record, event_dict, fleet
+from tests.integration.conftest import (
+    StackEnv,
+    fetch_all,
+    merge_offsets,
+    produce,
+    wait_until_applied,
+)
+from tests.integration.invariants import assert_projection_is_fold_of
+
+
+async def _totals(env: StackEnv) -> tuple[int, int, int]:
+    rows = await fetch_all(
+        env.dsn,
+        "SELECT COALESCE(sum(events_applied), 0) a, COALESCE(sum(duplicates_skipped), 0) d, "
+        "COALESCE(sum(dead_letters), 0) x FROM checkpoints",
+    )
+    return int(rows[0]["a"]), int(rows[0]["d"]), int(rows[0]["x"])
+
+
+async def test_10k_events_applied_exactly_once_then_replayed_as_duplicates(env: StackEnv) -> None:
+    objects = fleet(assets=500, events_per_asset=20, seed=11)
+    assert len(objects) == 10_000
+    env.worker()
+    last = await produce(env, [as_record(o) for o in objects])
+    await wait_until_applied(env, last)
+    assert await _totals(env) == (10_000, 0, 0)
+    await assert_projection_is_fold_of(env, objects)
+    before = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
+
+    # The same 10,000 events again: same event ids, new offsets.
+    last_again = await produce(env, [as_record(o) for o in objects])
+    assert all(last_again[p] > last[p] for p in last)
+    await wait_until_applied(env, last_again)
+    assert await _totals(env) == (10_000, 10_000, 0)
+    after = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
+    ignore = {"updated_at"}
+    assert [{k: v for k, v in r.items() if k not in ignore} for r in after] == [
+        {k: v for k, v in r.items() if k not in ignore} for r in before
+    ]
+    assert [r["updated_at"] for r in after] == [r["updated_at"] for r in before]
+    await assert_projection_is_fold_of(env, objects)
+
+
+async def test_poison_records_are_dead_lettered_and_the_partition_keeps_moving(
+    env: StackEnv,
+) -> None:
+    asset = "poison-neighbour"
+    good_before = [event_dict("purchased", asset=asset)]
+    not_json = b'{"event_id": "this is not json'
+    invalid = orjson.dumps(
+        {**event_dict("repaired", asset=asset), "occurred_at": "2024-01-01T10:00:00"}
+    )
+    good_after = [event_dict("repaired", asset=asset, at=T0 + timedelta(days=30))] + [
+        event_dict("purchased", asset=f"other-{i}") for i in range(50)
+    ]
+    key = as_record(good_before[0])[0]
+    records = (
+        [as_record(o) for o in good_before]
+        + [(key, not_json), (key, invalid)]
+        + [as_record(o) for o in good_after]
+    )
+    env.worker()
+    last = await produce(env, records)
+    await wait_until_applied(env, last)
+
+    dead = await fetch_all(
+        env.dsn, "SELECT * FROM dead_letters ORDER BY kafka_partition, kafka_offset"
+    )
+    assert [bytes(d["record_value"]) for d in dead] == [not_json, invalid]
+    assert [d["reason_kind"] for d in dead] == ["not_json", "validation"]
+    assert dead[1]["field"] == "occurred_at"
+    assert "timezone" in dead[1]["reason"]
+    assert all(bytes(d["record_key"]) == key for d in dead)
+    assert await _totals(env) == (52, 0, 2)
+    await assert_projection_is_fold_of(env, good_before + good_after)
+
+    # The dead letters are on the dead-letter topic too, with the reason in headers.
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        env.settings.dead_letter_topic,
+        bootstrap_servers=env.kafka,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        got = await consumer.getmany(timeout_ms=5000)
+        values = sorted(
+            (m.value, dict(m.headers)["kretslopp-reason-kind"])
+            for batch in got.values()
+            for m in batch
+        )
+    finally:
+        await consumer.stop()
+    assert values == sorted([(not_json, b"not_json"), (invalid, b"validation")])
+
+
+async def test_worker_sigkilled_mid_stream_loses_nothing_and_counts_nothing_twice(
+    env: StackEnv,
+) -> None:
+    objects = fleet(assets=400, events_per_asset=15, seed=23)
+    first = env.worker("first")
+    last = await produce(env, [as_record(o) for o in objects[:4500]])
+    # wait until it is part-way through, then kill it without warning
+    await wait_until_partly_applied(env, minimum=500)
+    first.kill()
+    applied_when_killed, _, _ = await _totals(env)
+    assert 500 <= applied_when_killed < 4500, "the kill must land mid-stream"
+    last = merge_offsets(last, await produce(env, [as_record(o) for o in objects[4500:]]))
+    env.worker("second")
+    await wait_until_applied(env, last)
+    applied, duplicates, dead = await _totals(env)
+    assert (applied, dead) == (6000, 0)
+    await assert_projection_is_fold_of(env, objects)
+
+
+async def wait_until_partly_applied(env: StackEnv, minimum: int) -> None:
+    for _ in range(600):
+        applied, _, _ = await _totals(env) if await _has_checkpoints(env) else (0, 0, 0)
+        if applied >= minimum:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the first worker applied nothing")
+
+
+async def _has_checkpoints(env: StackEnv) -> bool:
+    rows = await fetch_all(env.dsn, "SELECT to_regclass('checkpoints') IS NOT NULL AS ok")
+    return bool(rows[0]["ok"])
+
+
+async def test_kafka_offsets_ahead_of_postgres_are_rewound_to_the_checkpoint(
+    env: StackEnv,
+) -> None:
+    """Offsets acknowledged to Kafka but never written to PostgreSQL (e.g. a shutdown that
+    cancelled a write) must not be skipped: PostgreSQL's checkpoint decides where to resume."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    objects = fleet(assets=50, events_per_asset=10, seed=5)
+    last = await produce(env, [as_record(o) for o in objects])
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=env.kafka, group_id=env.settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(env.settings.topic, p) for p in last]
+        consumer.assign(tps)
+        await consumer.commit({tp: OffsetAndMetadata(last[tp.partition] + 1, "") for tp in tps})
+    finally:
+        await consumer.stop()
+
+    env.worker()
+    await wait_until_applied(env, last)
+    assert await _totals(env) == (500, 0, 0)
+    await assert_projection_is_fold_of(env, objects)

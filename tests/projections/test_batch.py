@@ -1,0 +1,44 @@
+"""Batch preparation: redelivered coordinates collapse, bad records become dead letters."""
+
+from __future__ import annotations
+
+import orjson
+
+from projections.batch import SourceRecord, prepare
+from tests.factories import event_dict
+
+
+def _rec(partition: int, offset: int, value: bytes | None) -> SourceRecord:
+    return SourceRecord(partition, offset, b"k", value)
+
+
+def test_good_and_bad_records_are_separated_in_offset_order() -> None:
+    good = orjson.dumps(event_dict("purchased"))
+    bad_field = orjson.dumps({**event_dict("purchased"), "tenant_id": ""})
+    batch = prepare([_rec(0, 3, good), _rec(0, 1, b"{nope"), _rec(0, 2, bad_field)])
+    assert [d.record.offset for d in batch.events] == [3]
+    assert [(d.record.offset, d.kind, d.field) for d in batch.dead_letters] == [
+        (1, "not_json", ""),
+        (2, "validation", "tenant_id"),
+    ]
+    assert batch.dead_letters[0].record.value == b"{nope"
+
+
+def test_same_coordinates_twice_in_a_batch_are_kept_once() -> None:
+    good = orjson.dumps(event_dict("purchased"))
+    batch = prepare([_rec(1, 5, good), _rec(1, 5, good), _rec(2, 5, good)])
+    assert [(d.record.partition, d.record.offset) for d in batch.events] == [(1, 5), (2, 5)]
+    assert batch.redelivered == 1
+
+
+def test_partitions_and_max_offsets_cover_events_and_dead_letters() -> None:
+    good = orjson.dumps(event_dict("purchased"))
+    batch = prepare([_rec(0, 7, good), _rec(0, 9, b"x"), _rec(3, 1, good)])
+    assert batch.partitions == [0, 3]
+    assert batch.max_offsets() == {0: 9, 3: 1}
+
+
+def test_tombstone_is_a_dead_letter() -> None:
+    batch = prepare([_rec(0, 0, None)])
+    assert batch.dead_letters[0].kind == "not_json"
+    assert "tombstone" in batch.dead_letters[0].reason
