@@ -56,9 +56,7 @@ def validation_errors(exc: ValidationError, tagged: bool = True) -> list[FieldEr
     errors = []
     for err in exc.errors(include_url=False):
         path = _field_path(tuple(err["loc"]), tagged and err["type"] != "union_tag_invalid")
-        if err["type"] == "union_tag_invalid":
-            path = "event_type"
-        elif err["type"] == "union_tag_not_found":
+        if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
             path = "event_type"
         errors.append(FieldError(field=path, reason=err["msg"]))
     return errors
@@ -106,9 +104,7 @@ def decode(raw: bytes | None) -> LifecycleEvent:
 
 
 def _needs_upcast(exc: ValidationError) -> bool:
-    return any(
-        err["loc"][-1:] == ("schema_version",) for err in exc.errors(include_url=False)
-    )
+    return any(err["loc"][-1:] == ("schema_version",) for err in exc.errors(include_url=False))
 
 
 def encode(event: LifecycleEvent) -> bytes:

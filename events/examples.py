@@ -22,8 +22,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "supplier": "Atea",
             "condition": "new",
             "certifications": [
-                {"scheme": "tco_certified", "generation": "Generation 9",
-                 "valid_until": "2024-12-31"},
+                {
+                    "scheme": "tco_certified",
+                    "generation": "Generation 9",
+                    "valid_until": "2024-12-31",
+                },
                 {"scheme": "epeat", "generation": "Gold"},
             ],
             "product_carbon_footprint_kg_co2e": 251.0,

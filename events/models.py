@@ -151,7 +151,7 @@ class RecycledPayload(_Strict):
 
 class _Envelope(_Strict):
     event_id: UUID = Field(description="Chosen by the producer; the idempotency key.")
-    schema_version: Literal[1] = CURRENT_SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     tenant_id: TenantId
     asset_id: AssetId
     occurred_at: AwareDatetime = Field(description="When it happened; drives the KPIs.")

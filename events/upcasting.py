@@ -23,8 +23,11 @@ class UnsupportedSchemaVersion(ValueError):
     pass
 
 
-def upcast(raw: JsonObject, upcasters: dict[int, Upcaster] | None = None,
-           current: int = CURRENT_SCHEMA_VERSION) -> JsonObject:
+def upcast(
+    raw: JsonObject,
+    upcasters: dict[int, Upcaster] | None = None,
+    current: int = CURRENT_SCHEMA_VERSION,
+) -> JsonObject:
     """Apply upcasters one version at a time until the object is at ``current``."""
     chain = UPCASTERS if upcasters is None else upcasters
     version = raw.get("schema_version", 1)

@@ -107,10 +107,14 @@ class EmbeddedPostgres:
     server: Any = None
 
     def start(self) -> str:
-        import pgserver
+        import warnings
+
+        # pgserver asks platformdirs for a runtime dir; the fallback it warns about is fine
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from pgserver.postgres_server import get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.server = pgserver.get_server(self.data_dir.resolve(), cleanup_mode="stop")
+        self.server = get_server(self.data_dir.resolve(), cleanup_mode="stop")
         uri: str = self.server.get_uri()
         log.info("postgresql started", data_dir=str(self.data_dir))
         return uri

@@ -49,20 +49,21 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        d = cls()  # defaults (a slots dataclass has no class-level default attributes)
         return cls(
             kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             database_url=os.environ.get("DATABASE_URL") or None,
-            topic=os.environ.get("KRETSLOPP_TOPIC", cls.topic),
-            dead_letter_topic=os.environ.get("KRETSLOPP_DLQ_TOPIC", cls.dead_letter_topic),
-            partitions=_int("KRETSLOPP_PARTITIONS", cls.partitions),
-            consumer_group=os.environ.get("KRETSLOPP_CONSUMER_GROUP", cls.consumer_group),
+            topic=os.environ.get("KRETSLOPP_TOPIC", d.topic),
+            dead_letter_topic=os.environ.get("KRETSLOPP_DLQ_TOPIC", d.dead_letter_topic),
+            partitions=_int("KRETSLOPP_PARTITIONS", d.partitions),
+            consumer_group=os.environ.get("KRETSLOPP_CONSUMER_GROUP", d.consumer_group),
             data_dir=Path(os.environ.get("KRETSLOPP_DATA_DIR", ".kretslopp")),
-            broker_port=_int("KRETSLOPP_BROKER_PORT", cls.broker_port),
-            api_host=os.environ.get("KRETSLOPP_API_HOST", cls.api_host),
-            api_port=_int("KRETSLOPP_API_PORT", cls.api_port),
-            batch_size=_int("KRETSLOPP_BATCH_SIZE", cls.batch_size),
-            batch_within_s=_float("KRETSLOPP_BATCH_WITHIN_S", cls.batch_within_s),
-            log_level=os.environ.get("KRETSLOPP_LOG_LEVEL", cls.log_level),
+            broker_port=_int("KRETSLOPP_BROKER_PORT", d.broker_port),
+            api_host=os.environ.get("KRETSLOPP_API_HOST", d.api_host),
+            api_port=_int("KRETSLOPP_API_PORT", d.api_port),
+            batch_size=_int("KRETSLOPP_BATCH_SIZE", d.batch_size),
+            batch_within_s=_float("KRETSLOPP_BATCH_WITHIN_S", d.batch_within_s),
+            log_level=os.environ.get("KRETSLOPP_LOG_LEVEL", d.log_level),
         )
 
     def with_endpoints(self, kafka: str, database: str) -> Settings:
@@ -89,6 +90,8 @@ class Settings:
                 "KRETSLOPP_BATCH_SIZE": str(self.batch_size),
                 "KRETSLOPP_BATCH_WITHIN_S": str(self.batch_within_s),
                 "KRETSLOPP_LOG_LEVEL": self.log_level,
+                "KRETSLOPP_API_HOST": self.api_host,
+                "KRETSLOPP_API_PORT": str(self.api_port),
             }
         )
         if self.kafka_bootstrap_servers:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from events.codec import EVENT_ADAPTER
 from events.models import LifecycleEvent
+
+
+class Row(Protocol):
+    """A database row: asyncpg.Record or a plain dict."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def payload_json(event: LifecycleEvent) -> dict[str, Any]:
     return event.payload.model_dump(mode="json", exclude_none=True)
 
 
-def from_row(row: Mapping[str, Any]) -> LifecycleEvent:
+def from_row(row: Row) -> LifecycleEvent:
     """Rebuild an event stored in the log (trusted: it was validated on the way in)."""
     return EVENT_ADAPTER.validate_python(
         {

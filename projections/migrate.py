@@ -11,8 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
-import asyncpg
 import structlog
+
+from projections.database import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,7 @@ def available() -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: Connection) -> list[str]:
     """Apply what is missing; return the names applied now."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from projections.asset_state import Anomaly, AnomalyKind, AssetState, Status
 
@@ -48,6 +47,12 @@ _PLAIN = COLUMNS[: COLUMNS.index("last_occurred_at")]
 _TIMES = {c for c in COLUMNS if c.endswith("_at")}
 
 
+class Row(Protocol):
+    """A database row: asyncpg.Record or a plain dict."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 def to_row(state: AssetState) -> dict[str, Any]:
     """A JSON-ready dict (for ``jsonb_populate_recordset``)."""
     assert state.last_key is not None, "a stored state has seen at least one event"
@@ -70,7 +75,7 @@ def to_row(state: AssetState) -> dict[str, Any]:
     return row
 
 
-def from_row(row: Mapping[str, Any]) -> AssetState:
+def from_row(row: Row) -> AssetState:
     """Inverse of :func:`to_row`, from an asyncpg record (jsonb decoded by the pool codec)."""
     values: dict[str, Any] = {c: row[c] for c in _PLAIN}
     values["status"] = Status(row["status"]) if row["status"] is not None else None
@@ -95,5 +100,3 @@ def comparable(state: AssetState) -> dict[str, Any]:
         if row.get(column) is not None:
             row[column] = datetime.fromisoformat(row[column]).timestamp()
     return row
-
-

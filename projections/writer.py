@@ -13,12 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
-
 from events.models import LifecycleEvent
 from projections import event_rows, state_rows
 from projections.asset_state import AssetState, fold, needs_refold
 from projections.batch import Batch, DecodedEvent
+from projections.database import Connection
 
 AssetKey = tuple[str, str]
 
@@ -130,7 +129,7 @@ def _unique_by_event_id(items: list[DecodedEvent]) -> list[DecodedEvent]:
 
 
 async def apply_batch(
-    conn: asyncpg.Connection, consumer_group: str, topic: str, batch: Batch
+    conn: Connection, consumer_group: str, topic: str, batch: Batch
 ) -> BatchOutcome:
     partitions = batch.partitions
     if not partitions:
@@ -174,8 +173,8 @@ async def apply_batch(
                 [d.reason for d in dead],
             )
             dead_inserted = len(result)
-            for d in dead:
-                dead_by_partition[d.record.partition] += 1
+            for letter in dead:
+                dead_by_partition[letter.record.partition] += 1
 
         max_offsets = batch.max_offsets()
         await conn.execute(
@@ -198,9 +197,7 @@ async def apply_batch(
     )
 
 
-async def _insert_events(
-    conn: asyncpg.Connection, topic: str, items: list[DecodedEvent]
-) -> set[UUID]:
+async def _insert_events(conn: Connection, topic: str, items: list[DecodedEvent]) -> set[UUID]:
     if not items:
         return set()
     rows = await conn.fetch(
@@ -220,7 +217,7 @@ async def _insert_events(
     return {r["event_id"] for r in rows}
 
 
-async def _project(conn: asyncpg.Connection, events: list[LifecycleEvent]) -> tuple[int, int]:
+async def _project(conn: Connection, events: list[LifecycleEvent]) -> tuple[int, int]:
     """Fold new events into asset states; refold an asset from the log if one arrived late."""
     if not events:
         return 0, 0
@@ -230,17 +227,13 @@ async def _project(conn: asyncpg.Connection, events: list[LifecycleEvent]) -> tu
     keys = list(by_asset)
     current: dict[AssetKey, AssetState] = {
         (r["tenant_id"], r["asset_id"]): state_rows.from_row(r)
-        for r in await conn.fetch(
-            SELECT_STATES, [k[0] for k in keys], [k[1] for k in keys]
-        )
+        for r in await conn.fetch(SELECT_STATES, [k[0] for k in keys], [k[1] for k in keys])
     }
     late = [k for k in keys if needs_refold(current.get(k), by_asset[k])]
     new_states: dict[AssetKey, AssetState | None] = {}
     if late:
         histories: dict[AssetKey, list[LifecycleEvent]] = defaultdict(list)
-        for row in await conn.fetch(
-            SELECT_HISTORIES, [k[0] for k in late], [k[1] for k in late]
-        ):
+        for row in await conn.fetch(SELECT_HISTORIES, [k[0] for k in late], [k[1] for k in late]):
             histories[(row["tenant_id"], row["asset_id"])].append(event_rows.from_row(row))
         for key in late:
             new_states[key] = fold(histories[key])
@@ -250,3 +243,21 @@ async def _project(conn: asyncpg.Connection, events: list[LifecycleEvent]) -> tu
     rows = [state_rows.to_row(s) for s in new_states.values() if s is not None]
     await conn.execute(UPSERT_STATES, rows)
     return len(late), len(rows)
+
+
+async def reset_checkpoints(
+    conn: Connection, consumer_group: str, topic: str, partitions: list[int]
+) -> dict[int, int]:
+    """Forget the checkpoints of a topic that was recreated (offsets restart at 0).
+
+    Safe because the event log, not the offset, decides what counts: re-read events are
+    recognised by ``event_id`` as duplicates. Returns the checkpoints that were dropped.
+    """
+    rows = await conn.fetch(
+        "DELETE FROM checkpoints WHERE consumer_group = $1 AND topic = $2 "
+        "AND kafka_partition = ANY($3::int[]) RETURNING kafka_partition, next_offset",
+        consumer_group,
+        topic,
+        partitions,
+    )
+    return {r["kafka_partition"]: r["next_offset"] for r in rows}

@@ -16,6 +16,13 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from services.api import run_api
+
+    run_api(settings)
+    return 0
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -109,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         "KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL. Run several to share the partitions.",
     )
     worker.set_defaults(func=_cmd_worker)
+
+    api = sub.add_parser(
+        "api",
+        help="serve the HTTP read API",
+        description="Serve the read API on KRETSLOPP_API_HOST:KRETSLOPP_API_PORT "
+        "(default 127.0.0.1:8000); OpenAPI at /openapi.json, interactive docs at /docs.",
+    )
+    api.set_defaults(func=_cmd_api)
 
     produce = sub.add_parser(
         "produce",

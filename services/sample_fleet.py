@@ -37,9 +37,17 @@ class CategoryProfile:
 
 CATEGORIES: dict[str, CategoryProfile] = {
     "laptop": CategoryProfile(
-        0.48, 4.0, 241, 1.6, 14000,
-        (("Lenovo", "ThinkPad T14"), ("HP", "EliteBook 840"), ("Dell", "Latitude 5440"),
-         ("Apple", "MacBook Air 13")),
+        0.48,
+        4.0,
+        241,
+        1.6,
+        14000,
+        (
+            ("Lenovo", "ThinkPad T14"),
+            ("HP", "EliteBook 840"),
+            ("Dell", "Latitude 5440"),
+            ("Apple", "MacBook Air 13"),
+        ),
     ),
     "monitor": CategoryProfile(
         0.24, 6.6, 357, 5.5, 2800, (("Dell", "P2423D"), ("Lenovo", "ThinkVision T24i"))
@@ -68,11 +76,17 @@ class TenantProfile:
 
 TENANTS = (
     TenantProfile(
-        "goteborg-kommun", "servicenow", 1.25, 0.8,
+        "goteborg-kommun",
+        "servicenow",
+        1.25,
+        0.8,
         ("skola-nord", "skola-syd", "socialtjanst", "stadsbyggnad", "it-central"),
     ),
     TenantProfile(
-        "nordvik-energi", "snipe-it", 0.95, 0.55,
+        "nordvik-energi",
+        "snipe-it",
+        0.95,
+        0.55,
         ("drift", "kundtjanst", "ekonomi", "utveckling"),
     ),
 )
@@ -91,8 +105,14 @@ class _Builder:
         return str(uuid.uuid5(_NAMESPACE, "/".join(map(str, (self.seed, *parts)))))
 
     def event(
-        self, kind: str, tenant: TenantProfile, asset: str, when: datetime, n: int,
-        payload: dict[str, Any], source: str | None = None,
+        self,
+        kind: str,
+        tenant: TenantProfile,
+        asset: str,
+        when: datetime,
+        n: int,
+        payload: dict[str, Any],
+        source: str | None = None,
     ) -> dict[str, Any]:
         return {
             "event_id": self.event_id(tenant.tenant_id, asset, n, kind),
@@ -121,8 +141,10 @@ def _certifications(rng: random.Random, category: str, bought: datetime) -> list
     if rng.random() < 0.62:
         # about one in twelve certificates had already expired on the purchase date
         expired = rng.random() < 0.08
-        until = bought - timedelta(days=rng.randint(10, 300)) if expired else (
-            bought + timedelta(days=rng.randint(200, 1200))
+        until = (
+            bought - timedelta(days=rng.randint(10, 300))
+            if expired
+            else (bought + timedelta(days=rng.randint(200, 1200)))
         )
         certs.append(
             {
@@ -185,17 +207,29 @@ def generate(devices: int = 3000, seed: int = 2030) -> list[dict[str, Any]]:
         for _ in range(_poisson(rng, 0.25 * years)):
             when = bought + timedelta(days=rng.uniform(30, max(31, (horizon - bought).days)))
             repair = b.event(
-                "repaired", tenant, asset, when, n,
-                {"kind": rng.choice(["repair", "repair", "upgrade"]),
-                 "parts": [rng.choice(["battery", "keyboard", "screen", "ssd", "ram"])]},
+                "repaired",
+                tenant,
+                asset,
+                when,
+                n,
+                {
+                    "kind": rng.choice(["repair", "repair", "upgrade"]),
+                    "parts": [rng.choice(["battery", "keyboard", "screen", "ssd", "ram"])],
+                },
             )
             n += 1
             (late if rng.random() < 0.05 else on_time).append(repair)
         for _ in range(_poisson(rng, 0.2 * years)):
             when = bought + timedelta(days=rng.uniform(30, max(31, (horizon - bought).days)))
             on_time.append(
-                b.event("redeployed", tenant, asset, when, n,
-                        {"to_org_unit": rng.choice(tenant.org_units)})
+                b.event(
+                    "redeployed",
+                    tenant,
+                    asset,
+                    when,
+                    n,
+                    {"to_org_unit": rng.choice(tenant.org_units)},
+                )
             )
             n += 1
         if ends >= END:
@@ -206,9 +240,19 @@ def generate(devices: int = 3000, seed: int = 2030) -> list[dict[str, Any]]:
                 ["refurbishment", "resale", "donation", "recycling"], [55, 20, 5, 20]
             )[0]
             on_time.append(
-                b.event("taken_back", tenant, asset, ends, n,
-                        {"counterparty": itad, "channel": channel,
-                         "certificate_reference": f"TB-{seed}-{i}"}, source="itad-report")
+                b.event(
+                    "taken_back",
+                    tenant,
+                    asset,
+                    ends,
+                    n,
+                    {
+                        "counterparty": itad,
+                        "channel": channel,
+                        "certificate_reference": f"TB-{seed}-{i}",
+                    },
+                    source="itad-report",
+                )
             )
             n += 1
             after = ends + timedelta(days=rng.randint(20, 90))
@@ -217,25 +261,51 @@ def generate(devices: int = 3000, seed: int = 2030) -> list[dict[str, Any]]:
             if channel in ("refurbishment", "resale") and rng.random() < 0.8:
                 footprint = round(profile.embodied_kg * rng.uniform(0.05, 0.12), 1)
                 on_time.append(
-                    b.event("refurbished", tenant, asset, after, n,
-                            {"refurbisher": itad, "grade": rng.choice(["A", "A", "B", "C"]),
-                             "refurbishment_footprint_kg_co2e": footprint},
-                            source="itad-report")
+                    b.event(
+                        "refurbished",
+                        tenant,
+                        asset,
+                        after,
+                        n,
+                        {
+                            "refurbisher": itad,
+                            "grade": rng.choice(["A", "A", "B", "C"]),
+                            "refurbishment_footprint_kg_co2e": footprint,
+                        },
+                        source="itad-report",
+                    )
                 )
             elif channel == "recycling":
                 on_time.append(
-                    b.event("recycled", tenant, asset, after, n,
-                            {"recycler": itad, "inside_eu_eea": True,
-                             "weight_kg": round(profile.weight_kg, 2),
-                             "certificate_reference": f"RC-{seed}-{i}"},
-                            source="itad-report")
+                    b.event(
+                        "recycled",
+                        tenant,
+                        asset,
+                        after,
+                        n,
+                        {
+                            "recycler": itad,
+                            "inside_eu_eea": True,
+                            "weight_kg": round(profile.weight_kg, 2),
+                            "certificate_reference": f"RC-{seed}-{i}",
+                        },
+                        source="itad-report",
+                    )
                 )
         else:
             on_time.append(
-                b.event("recycled", tenant, asset, ends, n,
-                        {"recycler": rng.choice(RECYCLERS),
-                         "inside_eu_eea": rng.random() < 0.92,
-                         "weight_kg": round(profile.weight_kg, 2)})
+                b.event(
+                    "recycled",
+                    tenant,
+                    asset,
+                    ends,
+                    n,
+                    {
+                        "recycler": rng.choice(RECYCLERS),
+                        "inside_eu_eea": rng.random() < 0.92,
+                        "weight_kg": round(profile.weight_kg, 2),
+                    },
+                )
             )
     on_time.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     return on_time + late

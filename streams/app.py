@@ -8,7 +8,8 @@ in ~5 s on Tansu, no leader topic, no web server (workers share a host in tests)
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import faust
 import structlog
@@ -16,11 +17,18 @@ import structlog
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
 from streams.projector import Projector
+from streams.watermarks import high_watermarks
 
 log = structlog.get_logger(__name__)
 
 
-class CheckpointAgent(faust.Agent):  # type: ignore[misc]
+@dataclass(frozen=True)
+class AgentContext:
+    projector: Projector
+    bootstrap_servers: str
+
+
+class CheckpointAgent(faust.Agent):
     """An agent that resumes each newly assigned partition at its PostgreSQL checkpoint.
 
     Faust seeks to the *Kafka* committed offset after a rebalance. That offset can be ahead of
@@ -33,12 +41,31 @@ class CheckpointAgent(faust.Agent):  # type: ignore[misc]
 
     async def on_shared_partitions_assigned(self, assigned: set[Any]) -> None:
         await super().on_shared_partitions_assigned(assigned)
-        projector: Projector = self.app.kretslopp_projector
+        context: AgentContext = cast(Any, self.app).kretslopp
+        projector = context.projector
         mine = [tp for tp in assigned if tp.topic == projector.topic]
         if not mine:
             return
-        offsets = await projector.next_offsets(sorted(tp.partition for tp in mine))
-        consumer = self.app.consumer
+        partitions = sorted(tp.partition for tp in mine)
+        offsets = await projector.next_offsets(partitions)
+        # A checkpoint beyond the log end means the topic was recreated (the embedded broker
+        # loses topics on restart): its offsets start again at 0, so the old checkpoint is void.
+        try:
+            ends = await high_watermarks(context.bootstrap_servers, projector.topic)
+        except Exception as exc:  # never fail an assignment over a diagnostic
+            log.warning("could not read log ends; recreated-topic check skipped", error=repr(exc))
+            ends = {}
+        stale = [p for p in partitions if offsets[p] > ends.get(p, offsets[p])]
+        if stale:
+            dropped = await projector.forget_checkpoints(stale)
+            log.warning(
+                "topic was recreated: checkpoints beyond the log end reset to 0; re-read "
+                "events are recognised as duplicates by event_id",
+                dropped=dropped,
+                log_end={p: ends[p] for p in stale},
+            )
+            offsets.update({p: 0 for p in stale})
+        consumer = cast(Any, self.app.consumer)
         await consumer._thread.commit({tp: offsets[tp.partition] for tp in mine})
         for tp in mine:
             # aiokafka's seek_to_committed skips offset 0, so seek explicitly as well
@@ -111,7 +138,7 @@ def create_app(settings: Settings) -> faust.App:
             await future  # on the broker before the batch's offsets can be acknowledged
 
     projector = Projector(settings, publish_dead_letters)
-    app.kretslopp_projector = projector
+    cast(Any, app).kretslopp = AgentContext(projector, kafka)
 
     @app.agent(lifecycle, concurrency=1)
     async def project(stream: Any) -> None:

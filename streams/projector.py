@@ -23,7 +23,7 @@ from infra.settings import Settings
 from projections.batch import Batch, DeadLetter, SourceRecord, prepare
 from projections.database import create_pool
 from projections.migrate import migrate
-from projections.writer import BatchOutcome, apply_batch
+from projections.writer import BatchOutcome, apply_batch, reset_checkpoints
 from streams.retry import with_backoff
 
 log = structlog.get_logger(__name__)
@@ -88,6 +88,16 @@ class Projector:
             return {p: found.get(p, 0) for p in partitions}
 
         return await with_backoff("read checkpoints", read)
+
+    async def forget_checkpoints(self, partitions: list[int]) -> dict[int, int]:
+        await self.start()
+
+        async def reset() -> dict[int, int]:
+            assert self._pool is not None
+            async with self._pool.acquire() as conn:
+                return await reset_checkpoints(conn, self._group, self.topic, partitions)
+
+        return await with_backoff("reset checkpoints", reset)
 
     async def handle(self, records: list[SourceRecord]) -> BatchOutcome:
         await self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -27,10 +28,8 @@ async def ensure_topics(
                 if name not in existing
             ]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass
                 log.info("topics created", topics=[t.name for t in missing])
             return
         except (KafkaError, OSError) as exc:

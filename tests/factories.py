@@ -53,7 +53,9 @@ def event(kind: str, **kwargs: Any) -> LifecycleEvent:
     return EVENT_ADAPTER.validate_python(event_dict(kind, **kwargs))
 
 
-def random_history(rng: random.Random, tenant: str, asset: str, length: int) -> list[dict[str, Any]]:
+def random_history(
+    rng: random.Random, tenant: str, asset: str, length: int
+) -> list[dict[str, Any]]:
     """A plausible history of ``length`` events, sometimes with oddities the fold must handle:
     no purchase (incomplete history), events after recycling, same-instant events."""
     at = T0 + timedelta(days=rng.randint(0, 1500))

@@ -144,8 +144,7 @@ async def produce(env: StackEnv, records: list[KeyValue]) -> dict[int, int]:
     last: dict[int, int] = {}
     async with kafka_producer(env.kafka) as producer:
         futures = [
-            await producer.send(env.settings.topic, value=value, key=key)
-            for key, value in records
+            await producer.send(env.settings.topic, value=value, key=key) for key, value in records
         ]
         for meta in await asyncio.gather(*futures):
             last[meta.partition] = max(last.get(meta.partition, -1), meta.offset)
@@ -183,7 +182,8 @@ async def wait_until_applied(
             if time.monotonic() > deadline:
                 logs = "\n".join(w.log()[-3000:] for w in env.workers)
                 raise AssertionError(
-                    f"not applied in {timeout_s}s: checkpoints {done}, want > {last_offsets}\n{logs}"
+                    f"not applied in {timeout_s}s: checkpoints {done}, "
+                    f"want > {last_offsets}\n{logs}"
                 )
             await asyncio.sleep(0.25)
     finally:
@@ -196,3 +196,28 @@ async def fetch_all(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
         return list(await conn.fetch(query, *args))
     finally:
         await conn.close()
+
+
+async def totals(env: StackEnv) -> tuple[int, int, int]:
+    """(events applied, duplicates skipped, dead letters) over all partitions."""
+    conn = await connect(env.dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass('checkpoints') IS NULL"):
+            return (0, 0, 0)
+        row = await conn.fetchrow(
+            "SELECT COALESCE(sum(events_applied), 0) a, COALESCE(sum(duplicates_skipped), 0) d,"
+            " COALESCE(sum(dead_letters), 0) x FROM checkpoints"
+        )
+        assert row is not None
+        return int(row["a"]), int(row["d"]), int(row["x"])
+    finally:
+        await conn.close()
+
+
+async def wait_for_totals(env: StackEnv, applied: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (await totals(env))[0] < applied:
+        if time.monotonic() > deadline:
+            logs = "\n".join(w.log()[-3000:] for w in env.workers)
+            raise AssertionError(f"fewer than {applied} applied in {timeout_s}s\n{logs}")
+        await asyncio.sleep(0.1)

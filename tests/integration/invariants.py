@@ -38,5 +38,7 @@ async def assert_projection_is_fold_of(env: StackEnv, produced: list[dict[str, A
     }
     assert stored.keys() == from_produced.keys()
     mismatched = [k for k in stored if stored[k] != from_produced[k]]
-    assert not mismatched, f"{len(mismatched)} asset states differ from the fold, e.g. {mismatched[:3]}"
+    assert not mismatched, (
+        f"{len(mismatched)} asset states differ from the fold, e.g. {mismatched[:3]}"
+    )
     assert stored == from_log

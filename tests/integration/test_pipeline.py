@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import orjson
@@ -13,18 +12,11 @@ from tests.integration.conftest import (
     fetch_all,
     merge_offsets,
     produce,
+    totals,
+    wait_for_totals,
     wait_until_applied,
 )
 from tests.integration.invariants import assert_projection_is_fold_of
-
-
-async def _totals(env: StackEnv) -> tuple[int, int, int]:
-    rows = await fetch_all(
-        env.dsn,
-        "SELECT COALESCE(sum(events_applied), 0) a, COALESCE(sum(duplicates_skipped), 0) d, "
-        "COALESCE(sum(dead_letters), 0) x FROM checkpoints",
-    )
-    return int(rows[0]["a"]), int(rows[0]["d"]), int(rows[0]["x"])
 
 
 async def test_10k_events_applied_exactly_once_then_replayed_as_duplicates(env: StackEnv) -> None:
@@ -33,7 +25,7 @@ async def test_10k_events_applied_exactly_once_then_replayed_as_duplicates(env: 
     env.worker()
     last = await produce(env, [as_record(o) for o in objects])
     await wait_until_applied(env, last)
-    assert await _totals(env) == (10_000, 0, 0)
+    assert await totals(env) == (10_000, 0, 0)
     await assert_projection_is_fold_of(env, objects)
     before = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
 
@@ -41,7 +33,7 @@ async def test_10k_events_applied_exactly_once_then_replayed_as_duplicates(env: 
     last_again = await produce(env, [as_record(o) for o in objects])
     assert all(last_again[p] > last[p] for p in last)
     await wait_until_applied(env, last_again)
-    assert await _totals(env) == (10_000, 10_000, 0)
+    assert await totals(env) == (10_000, 10_000, 0)
     after = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
     ignore = {"updated_at"}
     assert [{k: v for k, v in r.items() if k not in ignore} for r in after] == [
@@ -81,7 +73,7 @@ async def test_poison_records_are_dead_lettered_and_the_partition_keeps_moving(
     assert dead[1]["field"] == "occurred_at"
     assert "timezone" in dead[1]["reason"]
     assert all(bytes(d["record_key"]) == key for d in dead)
-    assert await _totals(env) == (52, 0, 2)
+    assert await totals(env) == (52, 0, 2)
     await assert_projection_is_fold_of(env, good_before + good_after)
 
     # The dead letters are on the dead-letter topic too, with the reason in headers.
@@ -113,30 +105,16 @@ async def test_worker_sigkilled_mid_stream_loses_nothing_and_counts_nothing_twic
     first = env.worker("first")
     last = await produce(env, [as_record(o) for o in objects[:4500]])
     # wait until it is part-way through, then kill it without warning
-    await wait_until_partly_applied(env, minimum=500)
+    await wait_for_totals(env, 500)
     first.kill()
-    applied_when_killed, _, _ = await _totals(env)
+    applied_when_killed, _, _ = await totals(env)
     assert 500 <= applied_when_killed < 4500, "the kill must land mid-stream"
     last = merge_offsets(last, await produce(env, [as_record(o) for o in objects[4500:]]))
     env.worker("second")
     await wait_until_applied(env, last)
-    applied, duplicates, dead = await _totals(env)
+    applied, _, dead = await totals(env)
     assert (applied, dead) == (6000, 0)
     await assert_projection_is_fold_of(env, objects)
-
-
-async def wait_until_partly_applied(env: StackEnv, minimum: int) -> None:
-    for _ in range(600):
-        applied, _, _ = await _totals(env) if await _has_checkpoints(env) else (0, 0, 0)
-        if applied >= minimum:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the first worker applied nothing")
-
-
-async def _has_checkpoints(env: StackEnv) -> bool:
-    rows = await fetch_all(env.dsn, "SELECT to_regclass('checkpoints') IS NOT NULL AS ok")
-    return bool(rows[0]["ok"])
 
 
 async def test_kafka_offsets_ahead_of_postgres_are_rewound_to_the_checkpoint(
@@ -150,7 +128,8 @@ async def test_kafka_offsets_ahead_of_postgres_are_rewound_to_the_checkpoint(
     objects = fleet(assets=50, events_per_asset=10, seed=5)
     last = await produce(env, [as_record(o) for o in objects])
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=env.kafka, group_id=env.settings.consumer_group,
+        bootstrap_servers=env.kafka,
+        group_id=env.settings.consumer_group,
         enable_auto_commit=False,
     )
     await consumer.start()
@@ -163,5 +142,35 @@ async def test_kafka_offsets_ahead_of_postgres_are_rewound_to_the_checkpoint(
 
     env.worker()
     await wait_until_applied(env, last)
-    assert await _totals(env) == (500, 0, 0)
+    assert await totals(env) == (500, 0, 0)
     await assert_projection_is_fold_of(env, objects)
+
+
+async def test_checkpoints_of_a_recreated_topic_are_reset_and_nothing_is_skipped(
+    env: StackEnv,
+) -> None:
+    """The embedded broker forgets topics on restart: offsets start again at 0 while
+    PostgreSQL still holds checkpoints of the old topic. Those must not hide new events."""
+    from projections.database import connect
+    from projections.migrate import migrate
+
+    conn = await connect(env.dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO checkpoints (consumer_group, topic, kafka_partition, next_offset) "
+            "SELECT $1, $2, p, 100000 FROM generate_series(0, 3) p",
+            env.settings.consumer_group,
+            env.settings.topic,
+        )
+    finally:
+        await conn.close()
+    objects = fleet(assets=40, events_per_asset=5, seed=3)
+    last = await produce(env, [as_record(o) for o in objects])
+    assert max(last.values()) < 100000
+    worker = env.worker()
+    await wait_for_totals(env, 200)  # the old checkpoints say "done": wait on the counts
+    await wait_until_applied(env, last)
+    assert await totals(env) == (200, 0, 0)
+    await assert_projection_is_fold_of(env, objects)
+    assert "topic was recreated" in worker.log()

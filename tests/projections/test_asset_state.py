@@ -27,8 +27,13 @@ from tests.factories import T0, event, event_dict
 
 
 def test_purchase_starts_a_complete_in_use_history() -> None:
-    state = fold([event("purchased", org_unit="skola", weight_kg=1.4,
-                        product_carbon_footprint_kg_co2e=251.0)])
+    state = fold(
+        [
+            event(
+                "purchased", org_unit="skola", weight_kg=1.4, product_carbon_footprint_kg_co2e=251.0
+            )
+        ]
+    )
     assert state is not None
     assert state.status is Status.IN_USE
     assert state.incomplete_history is False
@@ -63,8 +68,9 @@ def test_full_life_take_back_then_refurbishment_outside() -> None:
             event("repaired", at=T0 + timedelta(days=100)),
             event("redeployed", at=T0 + timedelta(days=400), to_org_unit="b"),
             event("taken_back", at=T0 + timedelta(days=1461), channel="resale"),
-            event("refurbished", at=T0 + timedelta(days=1500),
-                  refurbishment_footprint_kg_co2e=18.0),
+            event(
+                "refurbished", at=T0 + timedelta(days=1500), refurbishment_footprint_kg_co2e=18.0
+            ),
         ]
     )
     assert state is not None
@@ -119,8 +125,9 @@ def test_in_use_events_after_take_back_are_anomalies() -> None:
 
 
 def test_second_purchase_is_an_anomaly() -> None:
-    state = fold([event("purchased"), event("purchased", at=T0 + timedelta(days=1),
-                                            supplier="Other")])
+    state = fold(
+        [event("purchased"), event("purchased", at=T0 + timedelta(days=1), supplier="Other")]
+    )
     assert state is not None
     assert state.supplier == "Atea"
     assert [a.kind for a in state.anomalies] == [AnomalyKind.REPEATED_PURCHASE]
@@ -190,9 +197,7 @@ def histories(draw: st.DrawFn, max_size: int = 12) -> list[LifecycleEvent]:
         if kind == "purchased":
             payload["org_unit"] = unit
         out.append(
-            EVENT_ADAPTER.validate_python(
-                event_dict(kind, at=T0 + timedelta(days=day), **payload)
-            )
+            EVENT_ADAPTER.validate_python(event_dict(kind, at=T0 + timedelta(days=day), **payload))
         )
     return out
 
@@ -211,9 +216,7 @@ def _reference_status(events: list[LifecycleEvent]) -> Status:
             "repaired": Status.IN_USE,
             "redeployed": Status.IN_USE,
             "taken_back": Status.TAKEN_BACK,
-            "refurbished": Status.REFURBISHED
-            if ended or status is None
-            else Status.IN_USE,
+            "refurbished": Status.REFURBISHED if ended or status is None else Status.IN_USE,
             "recycled": Status.RECYCLED,
         }[e.event_type]
     assert status is not None
@@ -256,7 +259,7 @@ def test_late_event_is_detected_for_refold(events: list[LifecycleEvent], cut: in
     if cut >= len(ordered) or cut == 0:
         return
     late = ordered[cut - 1]
-    rest = ordered[:cut - 1] + ordered[cut:]
+    rest = ordered[: cut - 1] + ordered[cut:]
     state = fold(rest)
     assert needs_refold(state, [late]) == (event_key(late) < max(event_key(e) for e in rest))
 

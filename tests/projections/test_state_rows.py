@@ -33,8 +33,13 @@ def test_row_round_trip(events: list[LifecycleEvent]) -> None:
 
 
 def test_row_of_recycled_asset_with_anomaly() -> None:
-    state = fold([event("purchased"), event("recycled", at=T0 + timedelta(days=3)),
-                  event("repaired", at=T0 + timedelta(days=4))])
+    state = fold(
+        [
+            event("purchased"),
+            event("recycled", at=T0 + timedelta(days=3)),
+            event("repaired", at=T0 + timedelta(days=4)),
+        ]
+    )
     assert state is not None
     row = state_rows.to_row(state)
     assert row["status"] == "recycled"

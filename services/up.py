@@ -1,0 +1,263 @@
+"""``kretslopp up``: the whole system on one machine, with sample data to watch.
+
+Starts the embedded broker and PostgreSQL (unless configured elsewhere), the worker and the
+API as child processes (their JSON logs go to ``<data dir>/logs``), plays the sample history
+and shows what PostgreSQL holds while it fills. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from events.codec import key_for
+from infra.embedded import embedded_stack
+from infra.logging import configure
+from infra.settings import Settings
+from projections.database import connect
+from projections.migrate import migrate
+from projections.writer import reset_checkpoints
+from services import sample_fleet
+from streams.producer import kafka_producer
+from streams.topics import ensure_topics
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self, timeout_s: float = 20) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def spawn(name: str, settings: Settings) -> Child:
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.log"
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", name],
+            env=settings.child_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # we stop it ourselves, after the sample run
+        )
+    return Child(name, process, log_path)
+
+
+async def projected_count(dsn: str) -> int:
+    """Records the worker has finished with: applied, duplicate or dead-lettered."""
+    conn = await connect(dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass('checkpoints') IS NULL"):
+            return 0
+        value = await conn.fetchval(
+            "SELECT COALESCE(sum(events_applied + duplicates_skipped + dead_letters), 0) "
+            "FROM checkpoints"
+        )
+        return int(value)
+    finally:
+        await conn.close()
+
+
+async def fleet_table(dsn: str) -> Table:
+    table = Table(
+        title="What PostgreSQL knows now (asset_state)",
+        caption="certified: purchases with a certification valid on the purchase date; "
+        "lifespan y: mean years from purchase to end of use, of assets whose use ended",
+    )
+    for column in (
+        "tenant",
+        "assets",
+        "in use",
+        "taken back",
+        "refurb.",
+        "recycled",
+        "certified",
+        "lifespan y",
+    ):
+        table.add_column(column, justify="right")
+    conn = await connect(dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass('asset_state') IS NULL"):
+            return table
+        rows = await conn.fetch(
+            """
+            SELECT tenant_id, count(*) AS assets,
+                   count(*) FILTER (WHERE status = 'in_use') AS in_use,
+                   count(*) FILTER (WHERE status = 'taken_back') AS taken_back,
+                   count(*) FILTER (WHERE status = 'refurbished') AS refurbished,
+                   count(*) FILTER (WHERE status = 'recycled') AS recycled,
+                   count(*) FILTER (WHERE cardinality(certifications) > 0) AS certified,
+                   count(*) FILTER (WHERE purchased_at IS NOT NULL) AS purchased,
+                   avg(EXTRACT(epoch FROM ended_at - purchased_at) / 86400 / 365.25)
+                       FILTER (WHERE ended_at IS NOT NULL AND purchased_at IS NOT NULL)
+                       AS lifespan
+            FROM asset_state GROUP BY tenant_id ORDER BY tenant_id
+            """
+        )
+    finally:
+        await conn.close()
+    for r in rows:
+        share = f"{r['certified'] / r['purchased']:.0%}" if r["purchased"] else "-"
+        life = f"{r['lifespan']:.2f}" if r["lifespan"] is not None else "-"
+        table.add_row(
+            r["tenant_id"],
+            str(r["assets"]),
+            str(r["in_use"]),
+            str(r["taken_back"]),
+            str(r["refurbished"]),
+            str(r["recycled"]),
+            share,
+            life,
+        )
+    return table
+
+
+async def play_sample(
+    settings: Settings, dsn: str, devices: int, seed: int, rate: float, console: Console
+) -> int:
+    objects = sample_fleet.generate(devices, seed)
+    kafka = settings.kafka_bootstrap_servers
+    assert kafka
+    baseline = await projected_count(dsn)
+    total = len(objects)
+    with Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=console,
+    ) as progress:
+        sent_task = progress.add_task("produced to Kafka", total=total, note="")
+        done_task = progress.add_task("projected (PostgreSQL)", total=total, note="")
+        step = max(1, int(rate / 4))
+        latest = ""
+        started = time.monotonic()
+        async with kafka_producer(kafka) as producer:
+            for i in range(0, total, step):
+                chunk = objects[i : i + step]
+                futures = [
+                    await producer.send(
+                        settings.topic,
+                        value=orjson.dumps(o),
+                        key=key_for(o["tenant_id"], o["asset_id"]),
+                    )
+                    for o in chunk
+                ]
+                await asyncio.gather(*futures)
+                latest = max(latest, *(o["occurred_at"][:10] for o in chunk))
+                progress.update(sent_task, advance=len(chunk), note=f"history up to {latest}")
+                done = await projected_count(dsn) - baseline
+                progress.update(done_task, completed=min(done, total))
+                # pace the history so it can be watched
+                ahead = (i + len(chunk)) / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = await projected_count(dsn) - baseline
+            progress.update(done_task, completed=min(done, total))
+            if done >= total:
+                break
+            await asyncio.sleep(0.5)
+    return total
+
+
+def _header(settings: Settings, console: Console) -> None:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(
+        Panel.fit(
+            f"broker      {settings.kafka_bootstrap_servers}\n"
+            f"PostgreSQL  {settings.database_url}\n"
+            f"API         {api}/docs   (OpenAPI: {api}/openapi.json)\n"
+            f"logs        {settings.data_dir / 'logs'}\n"
+            f"topic       {settings.topic} ({settings.partitions} partitions)",
+            title="kretslopp is up",
+        )
+    )
+
+
+def run_up(
+    settings: Settings,
+    *,
+    devices: int,
+    rate: float,
+    seed: int,
+    sample: bool,
+    exit_when_done: bool,
+) -> int:
+    configure(settings.log_level, json=False)
+    console = Console()
+    embedded_broker = not settings.kafka_bootstrap_servers
+    with embedded_stack(settings) as endpoints:
+        settings = settings.with_endpoints(
+            endpoints.kafka_bootstrap_servers, endpoints.database_url
+        )
+        dsn = endpoints.database_url
+        asyncio.run(_prepare(settings, dsn, forget_offsets=embedded_broker))
+        children = [spawn("worker", settings), spawn("api", settings)]
+        try:
+            _header(settings, console)
+            if sample:
+                asyncio.run(play_sample(settings, dsn, devices, seed, rate, console))
+            console.print(asyncio.run(fleet_table(dsn)))
+            if exit_when_done:
+                return 0
+            console.print(
+                "Running. Try: curl "
+                f"http://{settings.api_host}:{settings.api_port}/v1/status"
+                "   - Ctrl-C to stop."
+            )
+            while all(c.process.poll() is None for c in children):
+                time.sleep(1)
+            for c in children:
+                if c.process.poll() is not None:
+                    console.print(
+                        f"[red]{c.name} exited with {c.process.returncode}; see {c.log_path}[/red]"
+                    )
+            return 1
+        except KeyboardInterrupt:
+            console.print("stopping...")
+            return 0
+        finally:
+            for c in children:
+                with contextlib.suppress(Exception):
+                    c.stop()
+
+
+async def _prepare(settings: Settings, dsn: str, *, forget_offsets: bool) -> None:
+    kafka = settings.kafka_bootstrap_servers
+    assert kafka
+    await ensure_topics(kafka, {settings.topic: settings.partitions, settings.dead_letter_topic: 1})
+    conn = await connect(dsn)
+    try:
+        await migrate(conn)
+        if forget_offsets:
+            # A new embedded broker starts empty: offsets of its previous life mean nothing.
+            await reset_checkpoints(
+                conn, settings.consumer_group, settings.topic, list(range(settings.partitions))
+            )
+    finally:
+        await conn.close()

@@ -1,0 +1,71 @@
+"""Every command documents itself, and the schema command prints the contract."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from services.cli import build_parser
+
+COMMANDS = ["up", "worker", "api", "produce", "status", "schema", "migrate"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_every_sub_command_is_registered() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(COMMANDS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = _cli(command, "--help")
+    assert result.returncode == 0
+    assert f"usage: kretslopp {command}" in result.stdout
+    assert len(result.stdout.splitlines()) > 3
+
+
+def test_schema_prints_json_schema_with_all_event_types() -> None:
+    result = _cli("schema")
+    assert result.returncode == 0
+    schema = orjson.loads(result.stdout)
+    assert set(schema["discriminator"]["mapping"]) == {
+        "purchased",
+        "repaired",
+        "redeployed",
+        "taken_back",
+        "refurbished",
+        "recycled",
+    }
+
+
+def test_worker_without_endpoints_says_what_to_set() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "worker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    assert "KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set" in result.stderr
+
+
+def test_bad_number_in_environment_is_named() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "schema"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "KRETSLOPP_PARTITIONS": "eight"},
+    )
+    assert result.returncode != 0
+    assert "KRETSLOPP_PARTITIONS must be a whole number" in result.stderr
