@@ -161,7 +161,7 @@ def create_api(settings: Settings) -> FastAPI:
 def run_api(settings: Settings) -> None:
     import uvicorn
 
-    from infra.logging import configure
+    from infra.structured_logging import configure
 
     configure(settings.log_level)
     uvicorn.run(

@@ -24,8 +24,8 @@ from rich.table import Table
 
 from events.codec import key_for
 from infra.embedded import embedded_stack
-from infra.logging import configure
 from infra.settings import Settings
+from infra.structured_logging import configure
 from projections.database import connect
 from projections.migrate import migrate
 from projections.writer import reset_checkpoints

@@ -6,8 +6,8 @@ import asyncio
 
 import faust
 
-from infra.logging import configure
 from infra.settings import Settings
+from infra.structured_logging import configure
 from streams.app import create_app
 from streams.topics import ensure_topics
 
