@@ -63,7 +63,11 @@ class Projector:
                     await migrate(conn)
                 return pool
 
-            self._pool = await with_backoff("connect to PostgreSQL", connect_and_migrate)
+            # Any failure is retried here, not only connection errors: a database that does not
+            # exist yet or refuses our role may be fixed while we wait; we hold the batch.
+            self._pool = await with_backoff(
+                "connect to PostgreSQL", connect_and_migrate, transient=(Exception,)
+            )
             log.info("projector ready", consumer_group=self._group, topic=self.topic)
 
     async def stop(self) -> None:

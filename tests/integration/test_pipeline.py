@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -174,3 +177,37 @@ async def test_checkpoints_of_a_recreated_topic_are_reset_and_nothing_is_skipped
     assert await totals(env) == (200, 0, 0)
     await assert_projection_is_fold_of(env, objects)
     assert "topic was recreated" in worker.log()
+
+
+async def test_worker_waits_for_an_unreachable_database_and_loses_nothing(
+    env: StackEnv,
+) -> None:
+    """The database does not exist when the worker starts: it retries with backoff,
+    acknowledges nothing, and applies everything once the database is there."""
+    import asyncpg
+
+    from tests.integration.conftest import database_url
+
+    later = "t_later_" + uuid.uuid4().hex[:8]
+    env.settings = replace(env.settings, database_url=database_url(env.dsn, later))
+    objects = fleet(assets=30, events_per_asset=5, seed=9)
+    last = await produce(env, [as_record(o) for o in objects])
+    worker = env.worker()
+    await asyncio.sleep(8)  # joined the group, fetched, and could not write
+    assert "transient failure; retrying" in worker.log()
+    admin = await asyncpg.connect(database_url(env.dsn, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{later}"')
+    finally:
+        await admin.close()
+    try:
+        await wait_until_applied(env, last)
+        assert await totals(env) == (150, 0, 0)
+        await assert_projection_is_fold_of(env, objects)
+    finally:
+        worker.kill()
+        admin = await asyncpg.connect(database_url(env.dsn, "postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{later}" WITH (FORCE)')
+        finally:
+            await admin.close()
