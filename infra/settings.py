@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from projections.carbon import FACTOR_TABLES, FactorTable
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -46,6 +48,7 @@ class Settings:
     batch_size: int = 2000
     batch_within_s: float = 0.25
     log_level: str = "info"
+    factor_source: str = "boavizta-pcf-median"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,7 +67,17 @@ class Settings:
             batch_size=_int("KRETSLOPP_BATCH_SIZE", d.batch_size),
             batch_within_s=_float("KRETSLOPP_BATCH_WITHIN_S", d.batch_within_s),
             log_level=os.environ.get("KRETSLOPP_LOG_LEVEL", d.log_level),
+            factor_source=os.environ.get("KRETSLOPP_FACTOR_SOURCE", d.factor_source),
         )
+
+    def factor_table(self) -> FactorTable:
+        table = FACTOR_TABLES.get(self.factor_source)
+        if table is None:
+            raise SystemExit(
+                f"KRETSLOPP_FACTOR_SOURCE={self.factor_source!r} is unknown; "
+                f"choose one of {', '.join(sorted(FACTOR_TABLES))}"
+            )
+        return table
 
     def with_endpoints(self, kafka: str, database: str) -> Settings:
         return replace(self, kafka_bootstrap_servers=kafka, database_url=database)
@@ -92,6 +105,7 @@ class Settings:
                 "KRETSLOPP_LOG_LEVEL": self.log_level,
                 "KRETSLOPP_API_HOST": self.api_host,
                 "KRETSLOPP_API_PORT": str(self.api_port),
+                "KRETSLOPP_FACTOR_SOURCE": self.factor_source,
             }
         )
         if self.kafka_bootstrap_servers:

@@ -97,6 +97,7 @@ class AssetState:
     end_reason: str | None = None  # "taken_back:<channel>" or "recycled"
     taken_back_at: datetime | None = None
     refurbished_at: datetime | None = None
+    second_life_at: datetime | None = None  # first refurbishment after the end of use
     recycled_at: datetime | None = None
     recycled_inside_eu_eea: bool | None = None
     repair_count: int = 0
@@ -210,6 +211,8 @@ def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
             status=Status.REFURBISHED if outside else Status.IN_USE,
             refurbish_count=state.refurbish_count + 1,
             refurbished_at=event.occurred_at,
+            second_life_at=state.second_life_at
+            or (event.occurred_at if outside and state.ended_at is not None else None),
             refurbishment_footprint_kg_co2e=event.payload.refurbishment_footprint_kg_co2e,
         )
     if isinstance(event, Recycled):

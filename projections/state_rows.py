@@ -24,6 +24,7 @@ COLUMNS: tuple[str, ...] = (
     "end_reason",
     "taken_back_at",
     "refurbished_at",
+    "second_life_at",
     "recycled_at",
     "recycled_inside_eu_eea",
     "repair_count",

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from events.models import LifecycleEvent
-from projections import event_rows, state_rows
+from projections import event_rows, kpi_store, state_rows
 from projections.asset_state import AssetState, fold, needs_refold
 from projections.batch import Batch, DecodedEvent
+from projections.carbon import DEFAULT_FACTOR_SOURCE, FACTOR_TABLES, FactorTable
 from projections.database import Connection
 
 AssetKey = tuple[str, str]
+DEFAULT_TABLE = FACTOR_TABLES[DEFAULT_FACTOR_SOURCE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,11 @@ def _unique_by_event_id(items: list[DecodedEvent]) -> list[DecodedEvent]:
 
 
 async def apply_batch(
-    conn: Connection, consumer_group: str, topic: str, batch: Batch
+    conn: Connection,
+    consumer_group: str,
+    topic: str,
+    batch: Batch,
+    table: FactorTable = DEFAULT_TABLE,
 ) -> BatchOutcome:
     partitions = batch.partitions
     if not partitions:
@@ -155,7 +161,7 @@ async def apply_batch(
             p: fresh_by_partition[p] - applied_by_partition[p] for p in partitions
         }
 
-        refolded, written = await _project(conn, [d.event for d in new])
+        refolded, written = await _project(conn, [d.event for d in new], table)
 
         dead_inserted = 0
         dead_by_partition: dict[int, int] = defaultdict(int)
@@ -217,8 +223,11 @@ async def _insert_events(conn: Connection, topic: str, items: list[DecodedEvent]
     return {r["event_id"] for r in rows}
 
 
-async def _project(conn: Connection, events: list[LifecycleEvent]) -> tuple[int, int]:
-    """Fold new events into asset states; refold an asset from the log if one arrived late."""
+async def _project(
+    conn: Connection, events: list[LifecycleEvent], table: FactorTable
+) -> tuple[int, int]:
+    """Fold new events into asset states (refolding an asset from the log when one arrived
+    late) and move the changed assets' KPI contributions with them."""
     if not events:
         return 0, 0
     by_asset: dict[AssetKey, list[LifecycleEvent]] = defaultdict(list)
@@ -240,9 +249,10 @@ async def _project(conn: Connection, events: list[LifecycleEvent]) -> tuple[int,
     for key in keys:
         if key not in new_states:
             new_states[key] = fold(by_asset[key], current.get(key))
-    rows = [state_rows.to_row(s) for s in new_states.values() if s is not None]
-    await conn.execute(UPSERT_STATES, rows)
-    return len(late), len(rows)
+    changed = [s for s in new_states.values() if s is not None]
+    await conn.execute(UPSERT_STATES, [state_rows.to_row(s) for s in changed])
+    await kpi_store.apply_changes(conn, (current[k] for k in keys if k in current), changed, table)
+    return len(late), len(changed)
 
 
 async def reset_checkpoints(

@@ -20,6 +20,7 @@ import asyncpg
 import structlog
 
 from infra.settings import Settings
+from projections import kpi_store
 from projections.batch import Batch, DeadLetter, SourceRecord, prepare
 from projections.database import create_pool
 from projections.migrate import migrate
@@ -47,6 +48,7 @@ class Projector:
         _, self._dsn = settings.require_endpoints()
         self._group = settings.consumer_group
         self.topic = settings.topic
+        self._table = settings.factor_table()
         self._publish = publish_dead_letters
         self._pool: asyncpg.Pool | None = None
         self._started = asyncio.Lock()
@@ -61,6 +63,7 @@ class Projector:
                 pool = await create_pool(self._dsn, min_size=1, max_size=2)
                 async with pool.acquire() as conn:
                     await migrate(conn)
+                    await kpi_store.ensure_model(conn, self._table)
                 return pool
 
             # Any failure is retried here, not only connection errors: a database that does not
@@ -139,7 +142,7 @@ class Projector:
         async def attempt() -> BatchOutcome:
             assert self._pool is not None
             async with self._pool.acquire() as conn:
-                return await apply_batch(conn, self._group, self.topic, batch)
+                return await apply_batch(conn, self._group, self.topic, batch, self._table)
 
         return await with_backoff("write batch to PostgreSQL", attempt)
 

@@ -8,6 +8,10 @@ from events.codec import EVENT_ADAPTER
 from events.models import LifecycleEvent
 from projections import event_rows, state_rows
 from projections.asset_state import fold_all
+from projections.carbon import BOAVIZTA_PCF_MEDIAN, FactorTable
+from projections.database import Connection, connect
+from projections.kpi_facts import MEASURES, Contribution, KpiKey, facts, one_pass, without_zeros
+from projections.tenant_settings import TenantSettings
 from tests.integration.conftest import StackEnv, fetch_all
 
 
@@ -42,3 +46,42 @@ async def assert_projection_is_fold_of(env: StackEnv, produced: list[dict[str, A
         f"{len(mismatched)} asset states differ from the fold, e.g. {mismatched[:3]}"
     )
     assert stored == from_log
+    await assert_kpis_are_one_pass(env.dsn)
+
+
+async def stored_kpis(dsn: str) -> Contribution:
+    conn = await connect(dsn)
+    try:
+        return await stored_kpis_of(conn)
+    finally:
+        await conn.close()
+
+
+async def stored_kpis_of(conn: Connection) -> Contribution:
+    rows = await conn.fetch("SELECT * FROM kpi_monthly")
+    total: Contribution = {}
+    for r in rows:
+        key = KpiKey(r["tenant_id"], r["month"], r["category"], r["supplier"], r["org_unit"])
+        total[key] = {m: r[m] for m in MEASURES}
+    return without_zeros(total)
+
+
+async def assert_kpis_are_one_pass(dsn: str, table: FactorTable = BOAVIZTA_PCF_MEDIAN) -> None:
+    """The KPI aggregates kept batch by batch equal a recomputation from the asset states,
+    and every saving row belongs to an asset's current facts."""
+    states = [state_rows.from_row(r) for r in await fetch_all(dsn, "SELECT * FROM asset_state")]
+    settings = {
+        r["tenant_id"]: TenantSettings.model_validate(r["settings"])
+        for r in await fetch_all(dsn, "SELECT * FROM tenant_settings")
+    }
+    expected = one_pass(states, settings, table, TenantSettings())
+    assert await stored_kpis(dsn) == expected
+    savings = await fetch_all(
+        dsn, "SELECT tenant_id, asset_id, method, saving_g FROM carbon_savings"
+    )
+    want = sorted(
+        (row.tenant_id, row.asset_id, row.method.value, row.saving_g)
+        for s in states
+        for row in facts(s, settings.get(s.tenant_id, TenantSettings()), table).savings
+    )
+    assert sorted(tuple(r.values()) for r in savings) == want

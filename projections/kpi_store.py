@@ -1,0 +1,186 @@
+"""Keep ``kpi_monthly`` and ``carbon_savings`` in step with ``asset_state`` (asyncpg).
+
+Called by the writer inside the batch's transaction, so KPIs move atomically with the asset
+states and the checkpoint. Also recomputes everything from ``asset_state`` when the tenant
+settings or the deployment's factor table change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import structlog
+
+from projections import state_rows
+from projections.asset_state import AssetState
+from projections.carbon import FactorTable
+from projections.database import Connection
+from projections.kpi_facts import (
+    MEASURES,
+    Contribution,
+    Facts,
+    SavingRow,
+    add_into,
+    facts,
+    without_zeros,
+)
+from projections.tenant_settings import DEFAULTS, TenantSettings
+
+log = structlog.get_logger(__name__)
+
+_KEY = ("tenant_id", "month", "category", "supplier", "org_unit")
+_MEASURE_SELECT = ", ".join(f"COALESCE({m}, 0)" for m in MEASURES)
+_MEASURE_UPDATE = ", ".join(f"{m} = kpi_monthly.{m} + EXCLUDED.{m}" for m in MEASURES)
+
+ADD_TO_AGGREGATES = f"""
+INSERT INTO kpi_monthly ({", ".join(_KEY)}, {", ".join(MEASURES)})
+SELECT {", ".join(_KEY)}, {_MEASURE_SELECT}
+FROM jsonb_populate_recordset(NULL::kpi_monthly, $1::jsonb)
+ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET {_MEASURE_UPDATE}
+"""
+
+DELETE_SAVINGS = """
+DELETE FROM carbon_savings s USING unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
+WHERE s.tenant_id = k.tenant_id AND s.asset_id = k.asset_id
+"""
+
+INSERT_SAVINGS = """
+INSERT INTO carbon_savings (tenant_id, asset_id, method, month, saving_g, embodied_kg,
+                            data_quality, factor_source, factor_version, parameters)
+SELECT tenant_id, asset_id, method, month, saving_g, embodied_kg, data_quality, factor_source,
+       factor_version, parameters
+FROM jsonb_populate_recordset(NULL::carbon_savings, $1::jsonb)
+"""
+
+
+async def tenant_settings(conn: Connection, tenants: Iterable[str]) -> dict[str, TenantSettings]:
+    """Settings of these tenants (defaults where none are stored), share-locked so a settings
+    change and its recomputation cannot interleave with this batch."""
+    wanted = sorted(set(tenants))
+    rows = await conn.fetch(
+        "SELECT tenant_id, settings FROM tenant_settings WHERE tenant_id = ANY($1::text[]) "
+        "ORDER BY tenant_id FOR SHARE",
+        wanted,
+    )
+    found = {r["tenant_id"]: TenantSettings.model_validate(r["settings"]) for r in rows}
+    return {t: found.get(t, DEFAULTS) for t in wanted}
+
+
+async def apply_changes(
+    conn: Connection,
+    old_states: Iterable[AssetState],
+    new_states: Iterable[AssetState],
+    table: FactorTable,
+) -> int:
+    """Replace the contributions of changed assets. Returns aggregate rows touched."""
+    old_states, new_states = list(old_states), list(new_states)
+    settings = await tenant_settings(conn, (s.tenant_id for s in old_states + new_states))
+    old = [facts(s, settings[s.tenant_id], table) for s in old_states]
+    new = [facts(s, settings[s.tenant_id], table) for s in new_states]
+    total: Contribution = {}
+    for f in old:
+        add_into(total, f.aggregates, -1)
+    for f in new:
+        add_into(total, f.aggregates, +1)
+    changes = without_zeros(total)
+    await _add(conn, changes)
+    keys = {(s.tenant_id, s.asset_id) for s in old_states + new_states}
+    await _replace_savings(conn, keys, new)
+    return len(changes)
+
+
+async def _add(conn: Connection, changes: Contribution) -> None:
+    if not changes:
+        return
+    rows = [
+        {
+            "tenant_id": k.tenant_id,
+            "month": k.month.isoformat(),
+            "category": k.category,
+            "supplier": k.supplier,
+            "org_unit": k.org_unit,
+            **measures,
+        }
+        for k, measures in sorted(changes.items())  # one lock order for every writer
+    ]
+    await conn.execute(ADD_TO_AGGREGATES, rows)
+
+
+async def _replace_savings(conn: Connection, keys: set[tuple[str, str]], new: list[Facts]) -> None:
+    if not keys:
+        return
+    ordered = sorted(keys)
+    await conn.execute(DELETE_SAVINGS, [k[0] for k in ordered], [k[1] for k in ordered])
+    rows: list[SavingRow] = [row for f in new for row in f.savings]
+    if rows:
+        await conn.execute(INSERT_SAVINGS, [r.as_json() for r in rows])
+
+
+async def recompute(conn: Connection, table: FactorTable, tenant: str | None = None) -> int:
+    """Rebuild KPI aggregates and saving rows from asset_state (one tenant or all).
+
+    Runs in the caller's transaction. Returns the number of assets folded in.
+    """
+    only = "WHERE $1::text IS NULL OR tenant_id = $1"
+    await conn.execute(f"DELETE FROM kpi_monthly {only}", tenant)
+    await conn.execute(f"DELETE FROM carbon_savings {only}", tenant)
+    rows = await conn.fetch(f"SELECT * FROM asset_state {only}", tenant)
+    states = [state_rows.from_row(r) for r in rows]
+    settings = await tenant_settings(conn, (s.tenant_id for s in states))
+    total: Contribution = {}
+    savings: list[SavingRow] = []
+    for s in states:
+        f = facts(s, settings[s.tenant_id], table)
+        add_into(total, f.aggregates)
+        savings.extend(f.savings)
+    await _add(conn, without_zeros(total))
+    if savings:
+        await conn.execute(INSERT_SAVINGS, [r.as_json() for r in savings])
+    return len(states)
+
+
+async def ensure_model(conn: Connection, table: FactorTable) -> bool:
+    """Record the factor table in use; recompute everything if it changed. True if it did."""
+    async with conn.transaction():
+        row = await conn.fetchrow("SELECT factor_source, factor_version FROM kpi_model FOR UPDATE")
+        if row is not None and (row["factor_source"], row["factor_version"]) == (
+            table.source,
+            table.version,
+        ):
+            return False
+        await conn.execute(
+            "INSERT INTO kpi_model (factor_source, factor_version) VALUES ($1, $2) "
+            "ON CONFLICT (singleton) DO UPDATE SET factor_source = EXCLUDED.factor_source, "
+            "factor_version = EXCLUDED.factor_version, updated_at = now()",
+            table.source,
+            table.version,
+        )
+        if row is None:
+            count = await conn.fetchval("SELECT count(*) FROM asset_state")
+            if not count:
+                return False
+        assets = await recompute(conn, table)
+        log.warning(
+            "factor table changed: KPIs recomputed",
+            previous=dict(row) if row else None,
+            factor_source=table.source,
+            factor_version=table.version,
+            assets=assets,
+        )
+        return True
+
+
+async def store_tenant_settings(
+    conn: Connection, tenant: str, settings: TenantSettings, table: FactorTable
+) -> int:
+    """Save a tenant's settings and recompute its KPIs in the same transaction."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO tenant_settings (tenant_id, settings) VALUES ($1, $2::jsonb) "
+            "ON CONFLICT (tenant_id) DO UPDATE SET settings = EXCLUDED.settings, "
+            "updated_at = now()",
+            tenant,
+            settings.as_json(),
+        )
+        await conn.fetchval("SELECT 1 FROM tenant_settings WHERE tenant_id = $1 FOR UPDATE", tenant)
+        return await recompute(conn, table, tenant)
