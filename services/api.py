@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import FastAPI, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
 from infra.settings import Settings
 from projections.database import create_pool
 from projections.migrate import migrate
+from services.kpi_queries import Dimension, KpiQuery, fleet_overview, kpi_slices
 from services.status import collect_status
 
 
@@ -67,20 +68,74 @@ class AssetDetail(BaseModel):
     events: list[HistoryEvent]
 
 
-class FleetCount(BaseModel):
-    category: str | None
-    status: str | None
-    assets: int
+class CategoryFleet(BaseModel):
+    active_assets: int
+    assets_with_known_age: int
+    average_age_years: float | None
+    past_target_lifespan_share: float | None
 
 
-class FleetSummary(BaseModel):
+class FleetOverview(CategoryFleet):
     tenant_id: str
-    assets: int
-    counts: list[FleetCount]
+    as_of: datetime
+    target_lifespan_years: dict[str, float]
+    by_category: dict[str, CategoryFleet] = Field(
+        description="'' is the category of assets bought before kretslopp knew them."
+    )
+    assets_by_status: dict[str, int]
+
+
+class KpiValues(BaseModel):
+    """Definitions: shared/domain.md, "KPI definitions". Shares are 0..1, None when the
+    denominator is 0. Savings per method, never netted."""
+
+    purchases: int
+    certification_share: float | None
+    certification_share_by_scheme: dict[str, float | None]
+    refurbished_purchase_share: float | None
+    purchased_weight_kg: float
+    purchases_with_weight: int
+    ended_assets: int
+    lifespan_known_assets: int
+    lifespan_mean_years: float | None
+    lifespan_median_years: float | None
+    reached_target_share: float | None
+    taken_back_share: float | None
+    ended_by_channel: dict[str, int]
+    taken_back_assets: int
+    second_life_share: float | None
+    taken_back_recycled_share: float | None
+    savings_longer_life_kg_co2e: float
+    savings_reuse_after_take_back_kg_co2e: float
+    savings_refurbished_purchase_kg_co2e: float
+    savings_primary_data_share: float | None
+
+
+class KpiSlice(BaseModel):
+    dimensions: dict[str, str]
+    kpis: KpiValues
+
+
+class KpiReport(BaseModel):
+    tenant_id: str
+    from_month: str
+    to_month: str
+    group_by: list[str]
+    factor_source: str
+    factor_version: str
+    slices: list[KpiSlice]
+
+
+Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2024-01"])]
+
+
+def _month(value: str) -> date:
+    return date(int(value[:4]), int(value[5:7]), 1)
 
 
 def create_api(settings: Settings) -> FastAPI:
     _, dsn = settings.require_endpoints()
+    table = settings.factor_table()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,17 +197,53 @@ def create_api(settings: Settings) -> FastAPI:
             asset=view, events=[HistoryEvent.model_validate(dict(e)) for e in events]
         )
 
-    @app.get("/v1/tenants/{tenant_id}/fleet", response_model=FleetSummary, tags=["assets"])
-    async def fleet(request: Request, tenant_id: str) -> FleetSummary:
-        """Assets by category and lifecycle status."""
-        rows = await pool_of(request).fetch(
-            "SELECT category, status, count(*) AS assets FROM asset_state "
-            "WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
-            tenant_id,
+    @app.get("/v1/tenants/{tenant_id}/fleet", response_model=FleetOverview, tags=["kpis"])
+    async def fleet(request: Request, tenant_id: str) -> FleetOverview:
+        """Active devices now, their average age and the share past the target lifespan."""
+        async with pool_of(request).acquire() as conn:
+            overview = await fleet_overview(conn, tenant_id, datetime.now(UTC))
+            rows = await conn.fetch(
+                "SELECT status, count(*) AS n FROM asset_state WHERE tenant_id = $1 "
+                "GROUP BY status ORDER BY status",
+                tenant_id,
+            )
+        overview["assets_by_status"] = {r["status"]: r["n"] for r in rows}
+        return FleetOverview.model_validate(overview)
+
+    @app.get(
+        "/v1/tenants/{tenant_id}/kpis",
+        response_model=KpiReport,
+        tags=["kpis"],
+        responses={422: {"description": "A parameter is malformed; the detail names it"}},
+    )
+    async def kpis(
+        request: Request,
+        tenant_id: str,
+        from_month: Annotated[Month, Query(alias="from")],
+        to_month: Annotated[Month, Query(alias="to")],
+        group_by: Annotated[list[Dimension] | None, Query()] = None,
+        category: str | None = None,
+        supplier: str | None = None,
+        org_unit: str | None = None,
+    ) -> KpiReport:
+        """Circular-IT KPIs for the months ``from``..``to`` (inclusive, UTC), optionally
+        sliced by category, supplier, org unit and month (repeat ``group_by``)."""
+        first, last = _month(from_month), _month(to_month)
+        if last < first:
+            raise HTTPException(422, detail="to: must not be before from")
+        query = KpiQuery(
+            tenant_id, first, last, tuple(group_by or ()), category, supplier, org_unit
         )
-        counts = [FleetCount.model_validate(dict(r)) for r in rows]
-        return FleetSummary(
-            tenant_id=tenant_id, assets=sum(c.assets for c in counts), counts=counts
+        async with pool_of(request).acquire() as conn:
+            slices = await kpi_slices(conn, query)
+        return KpiReport(
+            tenant_id=tenant_id,
+            from_month=from_month,
+            to_month=to_month,
+            group_by=list(query.group_by),
+            factor_source=table.source,
+            factor_version=table.version,
+            slices=[KpiSlice.model_validate(s) for s in slices],
         )
 
     return app

@@ -23,6 +23,23 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from services.tenant_settings_cli import parse_pairs, run_tenant_settings
+
+    changes: dict[str, object] = {}
+    if args.baseline:
+        changes["baseline_years"] = parse_pairs("--baseline", args.baseline)
+    if args.target:
+        changes["target_lifespan_years"] = parse_pairs("--target", args.target)
+    if args.refurbishment_kg:
+        changes["default_refurbishment_kg_co2e"] = parse_pairs(
+            "--refurbishment-kg", args.refurbishment_kg
+        )
+    if args.displacement is not None:
+        changes["displacement_rate"] = args.displacement
+    return run_tenant_settings(settings, args.tenant, changes)
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -148,6 +165,38 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_cmd_status)
 
+    tenant = sub.add_parser(
+        "tenant-settings",
+        help="show or change a tenant's KPI and carbon parameters",
+        description="Without options: show the tenant's settings (defaults where unset). With "
+        "options: change them and recompute the tenant's KPIs in the same transaction. "
+        "Defaults: baseline N and target = Boavizta default life per category; d = 1; "
+        "R = 10 %% of E (an assumption: set your ITAD's figure).",
+    )
+    tenant.add_argument("tenant", help="tenant id")
+    tenant.add_argument(
+        "--baseline",
+        nargs="+",
+        metavar="CATEGORY=YEARS",
+        help="baseline replacement cycle N, e.g. laptop=3 monitor=5",
+    )
+    tenant.add_argument(
+        "--target", nargs="+", metavar="CATEGORY=YEARS", help="target lifespan, e.g. laptop=8"
+    )
+    tenant.add_argument(
+        "--displacement",
+        type=float,
+        metavar="D",
+        help="displacement rate d in 0..1 for reuse savings",
+    )
+    tenant.add_argument(
+        "--refurbishment-kg",
+        nargs="+",
+        metavar="CATEGORY=KG",
+        help="refurbishment footprint R when an event reports none",
+    )
+    tenant.set_defaults(func=_cmd_tenant_settings)
+
     schema = sub.add_parser(
         "schema",
         help="print the JSON Schema of the event contract",
@@ -168,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
+    from infra.structured_logging import configure
+
+    configure(settings.log_level)  # JSON lines on stderr; stdout is for the command's output
     try:
         result: int = args.func(args, settings)
     except KeyboardInterrupt:

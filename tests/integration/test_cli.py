@@ -66,3 +66,30 @@ async def test_produce_sends_valid_lines_reports_bad_ones_and_status_shows_the_r
     table = await asyncio.to_thread(_cli, env, "status")
     assert table.returncode == 0
     assert "dead letters by reason: not_json: 1" in table.stdout
+
+
+async def test_tenant_settings_show_change_and_reject(env: StackEnv) -> None:
+    shown = await asyncio.to_thread(_cli, env, "tenant-settings", "acme")
+    assert shown.returncode == 0, shown.stderr
+    assert orjson.loads(shown.stdout)["settings"]["displacement_rate"] == 1.0
+
+    changed = await asyncio.to_thread(
+        _cli, env, "tenant-settings", "acme", "--baseline", "laptop=3", "--displacement", "0.8"
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert "KPIs of 0 asset(s) recomputed" in changed.stdout
+    again = await asyncio.to_thread(_cli, env, "tenant-settings", "acme", "--target", "laptop=8")
+    body = orjson.loads(again.stdout.split("\nsaved")[0])
+    assert body["settings"]["baseline_years"] == {"laptop": 3.0}
+    assert body["settings"]["target_lifespan_years"] == {"laptop": 8.0}
+    assert body["settings"]["displacement_rate"] == 0.8
+
+    for args, words in [
+        (("--baseline", "toaster=3"), "baseline_years.toaster"),
+        (("--baseline", "laptop"), "expected CATEGORY=NUMBER"),
+        (("--displacement", "1.5"), "displacement_rate"),
+        (("--target", "laptop=-1"), "target_lifespan_years.laptop"),
+    ]:
+        bad = await asyncio.to_thread(_cli, env, "tenant-settings", "acme", *args)
+        assert bad.returncode != 0
+        assert words in bad.stderr

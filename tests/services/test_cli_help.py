@@ -10,7 +10,7 @@ import pytest
 
 from services.cli import build_parser
 
-COMMANDS = ["up", "worker", "api", "produce", "status", "schema", "migrate"]
+COMMANDS = ["up", "worker", "api", "produce", "status", "schema", "migrate", "tenant-settings"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

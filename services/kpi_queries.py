@@ -1,0 +1,160 @@
+"""SQL behind the KPI endpoints: sums over ``kpi_monthly``, medians and fleet age over
+``asset_state``. Grouping columns come from a fixed whitelist; values are always parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from projections.carbon import BOAVIZTA_DEFAULT_LIFE_YEARS
+from projections.database import Connection
+from projections.kpi_facts import MEASURES, SECONDS_PER_YEAR
+from projections.kpi_store import tenant_settings
+from projections.kpis import compute
+
+Dimension = Literal["category", "supplier", "org_unit", "month"]
+DIMENSIONS: tuple[Dimension, ...] = ("category", "supplier", "org_unit", "month")
+
+# asset_state expressions matching kpi_monthly's dimensions for assets whose use ended
+_ENDED_DIMENSION_SQL: dict[Dimension, str] = {
+    "category": "COALESCE(category, '')",
+    "supplier": "COALESCE(supplier, '')",
+    "org_unit": "COALESCE(org_unit, '')",
+    "month": "date_trunc('month', ended_at AT TIME ZONE 'UTC')::date",
+}
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    tenant_id: str
+    first_month: date
+    last_month: date
+    group_by: tuple[Dimension, ...] = ()
+    category: str | None = None
+    supplier: str | None = None
+    org_unit: str | None = None
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.first_month.year, self.first_month.month, 1, tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: the first instant after the last month."""
+        y, m = self.last_month.year, self.last_month.month
+        return datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UTC)
+
+
+def _filters(first_arg: int) -> str:
+    a = first_arg
+    return (
+        f"AND (${a}::text IS NULL OR COALESCE(category, '') = ${a}) "
+        f"AND (${a + 1}::text IS NULL OR COALESCE(supplier, '') = ${a + 1}) "
+        f"AND (${a + 2}::text IS NULL OR COALESCE(org_unit, '') = ${a + 2})"
+    )
+
+
+async def kpi_slices(conn: Connection, q: KpiQuery) -> list[dict[str, Any]]:
+    groups = [d for d in DIMENSIONS if d in q.group_by]
+    select_groups = "".join(f"{d}, " for d in groups)
+    group_clause = f"GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}" if groups else ""
+    sums = ", ".join(f"COALESCE(sum({m}), 0)::bigint AS {m}" for m in MEASURES)
+    rows = await conn.fetch(
+        f"SELECT {select_groups}{sums} FROM kpi_monthly "
+        f"WHERE tenant_id = $1 AND month >= $2 AND month <= $3 {_filters(4)} {group_clause}",
+        q.tenant_id,
+        q.first_month,
+        q.last_month,
+        q.category,
+        q.supplier,
+        q.org_unit,
+    )
+    medians = await _median_lifespans(conn, q, groups)
+    out = []
+    for r in rows:
+        dims = {d: r[d] for d in groups}
+        kpis = compute({m: r[m] for m in MEASURES})
+        kpis["lifespan_median_years"] = medians.get(tuple(dims.values()))
+        if "month" in dims:
+            dims["month"] = dims["month"].strftime("%Y-%m")
+        out.append({"dimensions": dims, "kpis": kpis})
+    return out
+
+
+async def _median_lifespans(
+    conn: Connection, q: KpiQuery, groups: list[Dimension]
+) -> dict[tuple[Any, ...], float]:
+    exprs = [_ENDED_DIMENSION_SQL[d] for d in groups]
+    select = "".join(f"{e} AS g{i}, " for i, e in enumerate(exprs))
+    group_clause = f"GROUP BY {', '.join(exprs)}" if exprs else ""
+    rows = await conn.fetch(
+        f"SELECT {select}"
+        "percentile_cont(0.5) WITHIN GROUP "
+        "(ORDER BY extract(epoch FROM ended_at - purchased_at)) AS median_s "
+        "FROM asset_state WHERE tenant_id = $1 AND ended_at >= $2 AND ended_at < $3 "
+        f"AND purchased_at IS NOT NULL AND ended_at >= purchased_at {_filters(4)} "
+        f"{group_clause}",
+        q.tenant_id,
+        q.start,
+        q.end,
+        q.category,
+        q.supplier,
+        q.org_unit,
+    )
+    return {
+        tuple(r[f"g{i}"] for i in range(len(groups))): float(r["median_s"]) / SECONDS_PER_YEAR
+        for r in rows
+        if r["median_s"] is not None
+    }
+
+
+async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dict[str, Any]:
+    """Active devices, their average age and the share past the tenant's target lifespan."""
+    settings = (await tenant_settings(conn, [tenant_id]))[tenant_id]
+    categories = sorted(BOAVIZTA_DEFAULT_LIFE_YEARS)
+    rows = await conn.fetch(
+        """
+        SELECT COALESCE(s.category, '') AS category,
+               count(*) AS active,
+               count(s.purchased_at) AS with_age,
+               COALESCE(sum(extract(epoch FROM $2 - s.purchased_at)), 0) AS age_s,
+               count(*) FILTER (WHERE extract(epoch FROM $2 - s.purchased_at) >= t.target_s)
+                   AS past_target
+        FROM asset_state s
+        LEFT JOIN unnest($3::text[], $4::float8[]) AS t(category, target_s)
+               ON t.category = s.category
+        WHERE s.tenant_id = $1 AND s.status = 'in_use'
+        GROUP BY 1 ORDER BY 1
+        """,
+        tenant_id,
+        now,
+        categories,
+        [settings.target(c) * SECONDS_PER_YEAR for c in categories],
+    )
+
+    def summary(active: int, with_age: int, age_s: float, past: int) -> dict[str, Any]:
+        return {
+            "active_assets": active,
+            "assets_with_known_age": with_age,
+            "average_age_years": age_s / with_age / SECONDS_PER_YEAR if with_age else None,
+            "past_target_lifespan_share": past / with_age if with_age else None,
+        }
+
+    by_category = {
+        r["category"]: summary(r["active"], r["with_age"], float(r["age_s"]), r["past_target"])
+        for r in rows
+    }
+    total = summary(
+        sum(r["active"] for r in rows),
+        sum(r["with_age"] for r in rows),
+        sum(float(r["age_s"]) for r in rows),
+        sum(r["past_target"] for r in rows),
+    )
+    return {
+        "tenant_id": tenant_id,
+        "as_of": now.isoformat(),
+        **total,
+        "target_lifespan_years": {c: settings.target(c) for c in categories},
+        "by_category": by_category,
+    }
