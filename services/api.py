@@ -14,10 +14,15 @@ import asyncpg
 from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from events.codec import EVENT_ADAPTER
 from infra.settings import Settings
 from projections.database import create_pool
 from projections.migrate import migrate
+from services.gateway import gateway_router
+from services.http_auth import Caller, TenantCaller
 from services.kpi_queries import Dimension, KpiQuery, fleet_overview, kpi_slices
+from services.publisher import Publisher
+from services.request_context import request_context
 from services.status import collect_status
 
 
@@ -133,9 +138,45 @@ def _month(value: str) -> date:
     return date(int(value[:4]), int(value[5:7]), 1)
 
 
+def install_event_schema(app: FastAPI) -> None:
+    """Put the event contract into the OpenAPI document (the gateway reads raw bytes)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            event = EVENT_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(event.pop("$defs", {}))
+            schemas["LifecycleEvent"] = event
+            schemas["EventOrBatch"] = {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/LifecycleEvent"},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": {"$ref": "#/components/schemas/LifecycleEvent"},
+                    },
+                ]
+            }
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_api(settings: Settings) -> FastAPI:
-    _, dsn = settings.require_endpoints()
+    kafka, dsn = settings.require_endpoints()
     table = settings.factor_table()
+    publisher = Publisher(kafka, settings.topic)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,14 +187,20 @@ def create_api(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await publisher.close()
             await pool.close()
 
     app = FastAPI(
         title="kretslopp",
         version="0.1.0",
-        summary="Circular-IT asset lifecycle projections and KPIs.",
+        summary="Circular-IT asset lifecycle events in, KPIs out.",
+        description="Every endpoint but /health needs an API key (`kretslopp keys create`), "
+        "sent as `Authorization: Bearer <key>`; a key is scoped to one tenant.",
         lifespan=lifespan,
     )
+    app.middleware("http")(request_context)
+    app.include_router(gateway_router(publisher))
+    install_event_schema(app)
 
     def pool_of(request: Request) -> asyncpg.Pool:
         pool: asyncpg.Pool = request.app.state.pool
@@ -165,7 +212,7 @@ def create_api(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/v1/status", tags=["operations"])
-    async def status() -> dict[str, Any]:
+    async def status(key: Caller) -> dict[str, Any]:
         """Per-partition checkpoint, high-water mark and lag; dead letters by reason."""
         return (await collect_status(settings)).as_json()
 
@@ -175,7 +222,9 @@ def create_api(settings: Settings) -> FastAPI:
         tags=["assets"],
         responses={404: {"description": "No event was ever recorded for this asset"}},
     )
-    async def asset(request: Request, tenant_id: str, asset_id: str) -> AssetDetail:
+    async def asset(
+        request: Request, tenant_id: str, asset_id: str, key: TenantCaller
+    ) -> AssetDetail:
         """One asset's current state and its full event history in lifecycle order."""
         pool = pool_of(request)
         row = await pool.fetchrow(
@@ -198,7 +247,7 @@ def create_api(settings: Settings) -> FastAPI:
         )
 
     @app.get("/v1/tenants/{tenant_id}/fleet", response_model=FleetOverview, tags=["kpis"])
-    async def fleet(request: Request, tenant_id: str) -> FleetOverview:
+    async def fleet(request: Request, tenant_id: str, key: TenantCaller) -> FleetOverview:
         """Active devices now, their average age and the share past the target lifespan."""
         async with pool_of(request).acquire() as conn:
             overview = await fleet_overview(conn, tenant_id, datetime.now(UTC))
@@ -219,6 +268,7 @@ def create_api(settings: Settings) -> FastAPI:
     async def kpis(
         request: Request,
         tenant_id: str,
+        key: TenantCaller,
         from_month: Annotated[Month, Query(alias="from")],
         to_month: Annotated[Month, Query(alias="to")],
         group_by: Annotated[list[Dimension] | None, Query()] = None,

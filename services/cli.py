@@ -40,6 +40,18 @@ def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> int:
     return run_tenant_settings(settings, args.tenant, changes)
 
 
+def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from services.keys_cli import run_keys
+
+    return run_keys(
+        settings,
+        args.action,
+        tenant=getattr(args, "tenant", None),
+        source=getattr(args, "source", None),
+        key_id=getattr(args, "key_id", None),
+    )
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -196,6 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="refurbishment footprint R when an event reports none",
     )
     tenant.set_defaults(func=_cmd_tenant_settings)
+
+    keys = sub.add_parser(
+        "keys",
+        help="create, list and revoke API keys",
+        description="API keys for the HTTP API: one per source system, scoped to one tenant. "
+        "A key is printed once at creation; only its hash is stored.",
+    )
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = key_actions.add_parser("create", help="create a key and print it once")
+    create.add_argument("--tenant", required=True, help="the tenant the key may read and write")
+    create.add_argument("--source", required=True, help="the system using it, e.g. servicenow")
+    listing = key_actions.add_parser("list", help="list keys (never the secrets)")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    revoke = key_actions.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id", help="the id shown by 'keys list'")
+    keys.set_defaults(func=_cmd_keys)
 
     schema = sub.add_parser(
         "schema",

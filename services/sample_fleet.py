@@ -160,14 +160,25 @@ def _certifications(rng: random.Random, category: str, bought: datetime) -> list
     return certs
 
 
-def generate(devices: int = 3000, seed: int = 2030) -> list[dict[str, Any]]:
-    """Events as JSON objects, in the order a producer would send them (late ones last)."""
+def generate(
+    devices: int = 3000,
+    seed: int = 2030,
+    *,
+    first: int = 0,
+    repairs_per_year: float = 0.25,
+    redeploys_per_year: float = 0.2,
+) -> list[dict[str, Any]]:
+    """Events as JSON objects, in the order a producer would send them (late ones last).
+
+    ``first`` numbers the devices from there, so large fleets can be made chunk by chunk
+    (use a different seed per chunk); the per-year rates make histories longer or shorter.
+    """
     b = _Builder(seed)
     rng = b.rng
     on_time: list[dict[str, Any]] = []
     late: list[dict[str, Any]] = []
     span_days = (END - START).days
-    for i in range(devices):
+    for i in range(first, first + devices):
         tenant = TENANTS[i % len(TENANTS)]
         category = _pick_category(rng)
         profile = CATEGORIES[category]
@@ -204,7 +215,7 @@ def generate(devices: int = 3000, seed: int = 2030) -> list[dict[str, Any]]:
         ends = bought + timedelta(days=life_years * 365.25)
         horizon = min(ends, END)
         years = (horizon - bought).days / 365.25
-        for _ in range(_poisson(rng, 0.25 * years)):
+        for _ in range(_poisson(rng, repairs_per_year * years)):
             when = bought + timedelta(days=rng.uniform(30, max(31, (horizon - bought).days)))
             repair = b.event(
                 "repaired",
@@ -219,7 +230,7 @@ def generate(devices: int = 3000, seed: int = 2030) -> list[dict[str, Any]]:
             )
             n += 1
             (late if rng.random() < 0.05 else on_time).append(repair)
-        for _ in range(_poisson(rng, 0.2 * years)):
+        for _ in range(_poisson(rng, redeploys_per_year * years)):
             when = bought + timedelta(days=rng.uniform(30, max(31, (horizon - bought).days)))
             on_time.append(
                 b.event(

@@ -20,12 +20,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
 import pytest_asyncio
 
-from infra.embedded import Endpoints, embedded_stack
+from infra.embedded import Endpoints, embedded_stack, free_port
 from infra.settings import Settings
 from projections.database import connect
+from projections.migrate import migrate
+from services.api_keys import create_key
 from streams.producer import KeyValue, kafka_producer
 from streams.topics import ensure_topics
 
@@ -221,3 +224,40 @@ async def wait_for_totals(env: StackEnv, applied: int, timeout_s: float = 120) -
             logs = "\n".join(w.log()[-3000:] for w in env.workers)
             raise AssertionError(f"fewer than {applied} applied in {timeout_s}s\n{logs}")
         await asyncio.sleep(0.1)
+
+
+@pytest_asyncio.fixture
+async def api(env: StackEnv) -> AsyncIterator[str]:
+    port = free_port()
+    settings = replace(env.settings, api_port=port)
+    process = subprocess.Popen(  # noqa: ASYNC220 - starts a server and returns at once
+        [sys.executable, "-m", "services.cli", "api"],
+        env=settings.child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    if (await client.get(f"{base}/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def auth(env: StackEnv, tenant: str, source: str = "tests") -> dict[str, str]:
+    """Headers with a fresh API key of ``tenant``."""
+    conn = await connect(env.dsn)
+    try:
+        await migrate(conn)
+        key, _ = await create_key(conn, tenant, source)
+    finally:
+        await conn.close()
+    return {"Authorization": f"Bearer {key}"}

@@ -2,50 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 
 import httpx
 import orjson
-import pytest_asyncio
 
-from infra.embedded import free_port
 from projections.batch import SourceRecord, prepare
 from projections.database import connect
 from projections.migrate import migrate
 from projections.writer import apply_batch
 from tests.factories import T0, event_dict
-from tests.integration.conftest import StackEnv
-
-
-@pytest_asyncio.fixture
-async def api(env: StackEnv) -> AsyncIterator[str]:
-    port = free_port()
-    settings = replace(env.settings, api_port=port)
-    process = subprocess.Popen(  # noqa: ASYNC220 - starts a server and returns at once
-        [sys.executable, "-m", "services.cli", "api"],
-        env=settings.child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                try:
-                    if (await client.get(f"{base}/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(10)
+from tests.integration.conftest import StackEnv, auth
 
 
 async def _seed(env: StackEnv) -> None:
@@ -74,7 +41,7 @@ async def _seed(env: StackEnv) -> None:
 
 async def test_asset_detail_and_history(env: StackEnv, api: str) -> None:
     await _seed(env)
-    async with httpx.AsyncClient(base_url=api) as client:
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, "t1")) as client:
         response = await client.get("/v1/tenants/t1/assets/pc-1")
         assert response.status_code == 200
         body = response.json()
@@ -88,12 +55,13 @@ async def test_asset_detail_and_history(env: StackEnv, api: str) -> None:
 
 async def test_unknown_asset_is_404_and_tenants_do_not_mix(env: StackEnv, api: str) -> None:
     await _seed(env)
+    t1, t2 = await auth(env, "t1"), await auth(env, "t2")
     async with httpx.AsyncClient(base_url=api) as client:
-        missing = await client.get("/v1/tenants/t2/assets/mon-1")
+        missing = await client.get("/v1/tenants/t2/assets/mon-1", headers=t2)
         assert missing.status_code == 404
         assert "mon-1" in missing.json()["detail"]
-        fleet = (await client.get("/v1/tenants/t1/fleet")).json()
-        other = (await client.get("/v1/tenants/t2/fleet")).json()
+        fleet = (await client.get("/v1/tenants/t1/fleet", headers=t1)).json()
+        other = (await client.get("/v1/tenants/t2/fleet", headers=t2)).json()
     assert fleet["assets_by_status"] == {"in_use": 1, "taken_back": 1}
     assert fleet["active_assets"] == 1
     assert other["assets_by_status"] == {"in_use": 1}

@@ -17,8 +17,7 @@ from projections.migrate import migrate
 from projections.tenant_settings import TenantSettings
 from projections.writer import apply_batch
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv
-from tests.integration.test_api import api  # noqa: F401 - the running API fixture
+from tests.integration.conftest import StackEnv, auth
 
 JAN = datetime(2021, 1, 10, tzinfo=UTC)
 MAR_2025 = datetime(2025, 3, 5, tzinfo=UTC)
@@ -114,9 +113,9 @@ def _years(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 86400 / 365.25
 
 
-async def test_golden_tenant_kpis(env: StackEnv, api: str) -> None:  # noqa: F811
+async def test_golden_tenant_kpis(env: StackEnv, api: str) -> None:
     await _seed(env)
-    async with httpx.AsyncClient(base_url=api) as client:
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, "g")) as client:
         whole = (
             await client.get("/v1/tenants/g/kpis", params={"from": "2021-01", "to": "2025-12"})
         ).json()
@@ -178,9 +177,9 @@ async def test_golden_tenant_kpis(env: StackEnv, api: str) -> None:  # noqa: F81
     assert months["2025-04"]["savings_reuse_after_take_back_kg_co2e"] == 116.5
 
 
-async def test_filters_and_bad_parameters(env: StackEnv, api: str) -> None:  # noqa: F811
+async def test_filters_and_bad_parameters(env: StackEnv, api: str) -> None:
     await _seed(env)
-    async with httpx.AsyncClient(base_url=api) as client:
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, "g")) as client:
         dustin = (
             await client.get(
                 "/v1/tenants/g/kpis",
@@ -197,7 +196,11 @@ async def test_filters_and_bad_parameters(env: StackEnv, api: str) -> None:  # n
             "/v1/tenants/g/kpis", params={"from": "2021-01", "to": "2021-01", "group_by": "colour"}
         )
         empty = (
-            await client.get("/v1/tenants/nobody/kpis", params={"from": "2021-01", "to": "2021-01"})
+            await client.get(
+                "/v1/tenants/nobody/kpis",
+                params={"from": "2021-01", "to": "2021-01"},
+                headers=await auth(env, "nobody"),
+            )
         ).json()
     assert dustin["slices"][0]["kpis"]["purchases"] == 2
     assert bad_month.status_code == 422
@@ -210,7 +213,7 @@ async def test_filters_and_bad_parameters(env: StackEnv, api: str) -> None:  # n
     assert empty["slices"][0]["kpis"]["certification_share"] is None
 
 
-async def test_fleet_overview_average_age_and_share_past_target(env: StackEnv, api: str) -> None:  # noqa: F811
+async def test_fleet_overview_average_age_and_share_past_target(env: StackEnv, api: str) -> None:
     now = datetime.now(UTC)
     objects = [
         event_dict("purchased", tenant="f", asset="young", at=now - timedelta(days=730)),
@@ -226,7 +229,7 @@ async def test_fleet_overview_average_age_and_share_past_target(env: StackEnv, a
         await apply_batch(conn, "g", "t", prepare(records))
     finally:
         await conn.close()
-    async with httpx.AsyncClient(base_url=api) as client:
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, "f")) as client:
         fleet = (await client.get("/v1/tenants/f/fleet")).json()
     assert fleet["active_assets"] == 3
     assert fleet["assets_with_known_age"] == 2

@@ -193,8 +193,12 @@ async def test_worker_waits_for_an_unreachable_database_and_loses_nothing(
     objects = fleet(assets=30, events_per_asset=5, seed=9)
     last = await produce(env, [as_record(o) for o in objects])
     worker = env.worker()
-    await asyncio.sleep(8)  # joined the group, fetched, and could not write
+    for _ in range(300):  # until it has tried and failed to reach the database
+        if "transient failure; retrying" in worker.log():
+            break
+        await asyncio.sleep(0.1)
     assert "transient failure; retrying" in worker.log()
+    await asyncio.sleep(2)  # a few more failed attempts while events wait on the broker
     admin = await asyncpg.connect(database_url(env.dsn, "postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{later}"')

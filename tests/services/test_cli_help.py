@@ -10,7 +10,17 @@ import pytest
 
 from services.cli import build_parser
 
-COMMANDS = ["up", "worker", "api", "produce", "status", "schema", "migrate", "tenant-settings"]
+COMMANDS = [
+    "up",
+    "worker",
+    "api",
+    "produce",
+    "status",
+    "schema",
+    "migrate",
+    "tenant-settings",
+    "keys",
+]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

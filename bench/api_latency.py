@@ -1,0 +1,177 @@
+"""Read API latency with a large fleet: p50 / p99 per endpoint, beside a baseline.
+
+    .venv/bin/python -m bench.api_latency [--assets 100000] [--requests 300]
+
+Seeds PostgreSQL through the real writer (the same transaction path as the worker, without
+Kafka) with a sample fleet of about 10 events per asset, starts ``kretslopp api``, and times
+each endpoint sequentially over HTTP. The baseline is ``GET /health`` (one ``SELECT 1`` through
+the same HTTP server and pool, no API key check), so the ratio shows what a query costs
+beyond the stack itself.
+Uses the embedded PostgreSQL unless DATABASE_URL is set. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from infra.embedded import EmbeddedPostgres, free_port
+from infra.settings import Settings
+from projections.batch import SourceRecord, prepare
+from projections.database import connect
+from projections.migrate import migrate
+from projections.writer import apply_batch
+from services.api_keys import create_key
+from services.sample_fleet import generate
+
+CHUNK_DEVICES = 5000
+
+
+async def api_key(dsn: str, tenant: str) -> str:
+    conn = await connect(dsn)
+    try:
+        key, _ = await create_key(conn, tenant, "bench")
+        return key
+    finally:
+        await conn.close()
+
+
+async def seed(dsn: str, assets: int, console: Console) -> tuple[int, float]:
+    conn = await connect(dsn)
+    events = 0
+    started = time.perf_counter()
+    try:
+        await migrate(conn)
+        with Progress(
+            "seeding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+        ) as progress:
+            task = progress.add_task("assets", total=assets)
+            offset = 0
+            for first in range(0, assets, CHUNK_DEVICES):
+                count = min(CHUNK_DEVICES, assets - first)
+                objects = generate(
+                    count, seed=first + 1, first=first, repairs_per_year=2.0, redeploys_per_year=0.6
+                )
+                for i in range(0, len(objects), 5000):
+                    chunk = objects[i : i + 5000]
+                    records = [
+                        SourceRecord(first % 8, offset + j, None, orjson.dumps(o))
+                        for j, o in enumerate(chunk)
+                    ]
+                    offset += len(chunk)
+                    await apply_batch(conn, "bench", "bench", prepare(records))
+                    events += len(chunk)
+                progress.update(task, advance=count)
+    finally:
+        await conn.close()
+    return events, time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(
+    base: str, key: str, paths: dict[str, str], requests: int
+) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {name: [] for name in paths}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as client:
+        for path in paths.values():  # warm-up
+            (await client.get(path)).raise_for_status()
+        for _ in range(requests):
+            for name, path in paths.items():
+                t0 = time.perf_counter()
+                response = await client.get(path)
+                timings[name].append((time.perf_counter() - t0) * 1000)
+                response.raise_for_status()
+    return timings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--assets", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=300, help="requests per endpoint")
+    args = parser.parse_args()
+    console = Console()
+    settings = Settings.from_env()
+    postgres = None
+    dsn = settings.database_url
+    if not dsn:
+        postgres = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="kretslopp-bench-")) / "pg")
+        dsn = postgres.start()
+    api = None
+    try:
+        events, seconds = asyncio.run(seed(dsn, args.assets, console))
+        console.print(
+            f"seeded {args.assets} assets, {events} events in {seconds:.0f} s "
+            f"({events / seconds:.0f} events/s through the writer)"
+        )
+        port = free_port()
+        api_settings = replace(
+            settings, database_url=dsn, kafka_bootstrap_servers="unused:1", api_port=port
+        )
+        api = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "api"],
+            env=api_settings.child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        tenant = "goteborg-kommun"
+        paths = {
+            "baseline: GET /health": "/health",
+            "kpis, one year": f"/v1/tenants/{tenant}/kpis?from=2025-01&to=2025-12",
+            "kpis, 2019-2026 by category": f"/v1/tenants/{tenant}/kpis?from=2019-01&to=2026-12"
+            "&group_by=category",
+            "kpis, by supplier x month": f"/v1/tenants/{tenant}/kpis?from=2024-01&to=2025-12"
+            "&group_by=supplier&group_by=month",
+            "fleet overview": f"/v1/tenants/{tenant}/fleet",
+            "asset + history": f"/v1/tenants/{tenant}/assets/GOT-000010",
+        }
+        key = asyncio.run(api_key(dsn, tenant))
+        timings = asyncio.run(measure(base, key, paths, args.requests))
+        baseline = statistics.median(timings["baseline: GET /health"])
+        table = Table(
+            title=f"read API, {args.assets} assets / {events} events, "
+            f"{args.requests} sequential requests each"
+        )
+        for column in ("endpoint", "p50 ms", "p99 ms", "p50 / baseline p50"):
+            table.add_column(column, justify="right")
+        for name, values in timings.items():
+            p50 = statistics.median(values)
+            table.add_row(
+                name, f"{p50:.1f}", f"{percentile(values, 0.99):.1f}", f"{p50 / baseline:.1f}x"
+            )
+        console.print(table)
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(10)
+        if postgres is not None:
+            postgres.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Validate a submission of events (HTTP body, adapter output) before anything is produced.
+
+Policy for a batch with invalid items: **all or nothing**. If any item is invalid, nothing is
+produced and every invalid item is reported (index, event id if readable, field, reason); the
+producer fixes them and sends the batch again. Re-sending valid items is harmless: ``event_id``
+is the idempotency key. Items repeated inside one submission are sent once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from events.codec import InvalidEvent, decode_object
+from events.models import LifecycleEvent
+
+MAX_ITEMS = 1000
+
+
+class SubmissionError(Exception):
+    """The submission as a whole is unusable (not JSON, empty, too many items)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    index: int
+    event_id: str | None
+    field: str
+    reason: str
+
+
+@dataclass
+class Submission:
+    events: list[LifecycleEvent] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+    repeated: int = 0
+
+
+def parse_body(body: bytes) -> list[Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SubmissionError(400, f"body is not valid JSON: {exc}") from None
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return data
+    raise SubmissionError(422, "body must be one event (a JSON object) or an array of events")
+
+
+def validate_items(items: list[Any], tenant_id: str, max_items: int = MAX_ITEMS) -> Submission:
+    if not items:
+        raise SubmissionError(422, "no events in the request")
+    if len(items) > max_items:
+        raise SubmissionError(413, f"{len(items)} events in one request; at most {max_items}")
+    out = Submission()
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        event_id = str(item.get("event_id")) if isinstance(item, dict) else None
+        try:
+            event = decode_object(item)
+        except InvalidEvent as exc:
+            for error in exc.errors:
+                out.errors.append(ItemError(index, event_id, error.field, error.reason))
+            continue
+        if event.tenant_id != tenant_id:
+            out.errors.append(
+                ItemError(
+                    index,
+                    event_id,
+                    "tenant_id",
+                    f"is {event.tenant_id!r}, but this request is for tenant {tenant_id!r}",
+                )
+            )
+            continue
+        if str(event.event_id) in seen:
+            out.repeated += 1
+            continue
+        seen.add(str(event.event_id))
+        out.events.append(event)
+    return out
