@@ -52,6 +52,12 @@ def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from services.import_cli import run_import
+
+    return run_import(settings, args.file, tenant=args.tenant, source=args.source, fmt=args.format)
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -168,6 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="send every line as it is, valid or not (the worker dead-letters bad ones)",
     )
     produce.set_defaults(func=_cmd_produce)
+
+    importer = sub.add_parser(
+        "import",
+        help="import an asset-register export (CSV or JSON Lines) as lifecycle events",
+        description="One row per device: purchase date, category, manufacturer, model, "
+        "supplier, certifications, condition, end-of-use date and disposition (columns in "
+        "services/register_import.py and README.md). Derives purchased / taken_back / recycled "
+        "events with deterministic ids, so importing the same file twice adds nothing. Bad "
+        "rows are reported by line number; the good ones are imported. Exit code 2 if any row "
+        "was rejected.",
+    )
+    importer.add_argument("file", type=Path, help="the export file")
+    importer.add_argument("--tenant", required=True, help="the organisation the file belongs to")
+    importer.add_argument(
+        "--source",
+        default="register-import",
+        help="source name recorded on the events (default: register-import)",
+    )
+    importer.add_argument(
+        "--format",
+        choices=["csv", "jsonl"],
+        help="default: by file extension (.jsonl/.ndjson, else CSV)",
+    )
+    importer.set_defaults(func=_cmd_import)
 
     status = sub.add_parser(
         "status",

@@ -1,0 +1,79 @@
+"""``kretslopp import FILE``: an asset-register export (CSV or JSON Lines) into events."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from events.models import LifecycleEvent
+from infra.settings import Settings
+from services.publisher import Publisher
+from services.register_import import RowError, csv_rows, events_for_row, jsonl_rows
+from streams.topics import ensure_topics
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    events: list[LifecycleEvent] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_register(path: Path, tenant: str, source: str, fmt: str) -> ImportReport:
+    report = ImportReport()
+    with path.open("rb") as stream:
+        rows = csv_rows(stream) if fmt == "csv" else jsonl_rows(stream)
+        for line, row in rows:
+            report.rows += 1
+            if isinstance(row, RowError):
+                report.rejected.append((line, str(row)))
+                continue
+            try:
+                report.events.extend(events_for_row(tenant, row, source))
+            except RowError as exc:
+                report.rejected.append((line, str(exc)))
+    return report
+
+
+def run_import(settings: Settings, path: Path, *, tenant: str, source: str, fmt: str | None) -> int:
+    console = Console(stderr=True)
+    kafka = settings.kafka_bootstrap_servers
+    if not kafka:
+        raise SystemExit("KAFKA_BOOTSTRAP_SERVERS must be set")
+    if not path.exists():
+        raise SystemExit(f"no such file: {path}")
+    kind = fmt or ("jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv")
+    report = read_register(path, tenant, source, kind)
+
+    async def send() -> None:
+        await ensure_topics(kafka, {settings.topic: settings.partitions})
+        publisher = Publisher(kafka, settings.topic)
+        try:
+            with Progress(
+                "importing",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("events", total=len(report.events))
+                for start in range(0, len(report.events), 2000):
+                    chunk = report.events[start : start + 2000]
+                    await publisher.publish(chunk)
+                    progress.update(task, advance=len(chunk))
+        finally:
+            await publisher.close()
+
+    asyncio.run(send())
+    imported = report.rows - len(report.rejected)
+    console.print(
+        f"{report.rows} row(s) read, {imported} imported as {len(report.events)} event(s) "
+        f"for tenant {tenant}; {len(report.rejected)} rejected"
+    )
+    for line, reason in report.rejected:
+        console.print(f"[red]line {line}[/red]: {reason}")
+    return 2 if report.rejected else 0
