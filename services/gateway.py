@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
+import orjson
 import structlog
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.adapters import ADAPTERS, AdapterInputError
 from services.http_auth import TenantCaller
-from services.ingest import MAX_ITEMS, Submission, SubmissionError, parse_body, validate_items
+from services.ingest import (
+    MAX_ITEMS,
+    ItemError,
+    Submission,
+    SubmissionError,
+    parse_body,
+    validate_items,
+)
 from services.publisher import Publisher
 from services.request_context import MAX_BODY_BYTES, read_body
 
@@ -75,6 +84,38 @@ async def submit(publisher: Publisher, submission: Submission, source: str) -> J
     )
 
 
+class Unmapped(BaseModel):
+    index: int
+    reason: str
+
+
+class AdapterAccepted(Accepted):
+    unmapped: list[Unmapped]
+
+
+Tool = Literal["servicenow", "snipe-it", "glpi"]
+
+
+def map_payloads(
+    tool: str, tenant_id: str, payloads: list[Any]
+) -> tuple[list[dict[str, Any]], list[Unmapped], list[ItemError]]:
+    events: list[dict[str, Any]] = []
+    unmapped: list[Unmapped] = []
+    errors: list[ItemError] = []
+    for index, payload in enumerate(payloads):
+        if not isinstance(payload, dict):
+            errors.append(ItemError(index, None, "", "each payload must be a JSON object"))
+            continue
+        try:
+            mapping = ADAPTERS[tool](tenant_id, payload)
+        except AdapterInputError as exc:
+            errors.append(ItemError(index, None, exc.field, exc.reason))
+            continue
+        events.extend(mapping.events)
+        unmapped.extend(Unmapped(index=index, reason=r) for r in mapping.unmapped)
+    return events, unmapped, errors
+
+
 def error_response(exc: SubmissionError) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content={"detail": exc.message, "errors": []})
 
@@ -105,5 +146,54 @@ def gateway_router(publisher: Publisher) -> APIRouter:
         except SubmissionError as exc:
             return error_response(exc)
         return await submit(publisher, submission, key.source)
+
+    @router.post(
+        "/v1/tenants/{tenant_id}/adapters/{tool}",
+        status_code=202,
+        response_model=AdapterAccepted,
+        responses={
+            200: {"model": AdapterAccepted, "description": "Understood; nothing to map"},
+            401: {"description": "Missing, unknown or revoked API key"},
+            403: {"description": "The API key belongs to another tenant"},
+            413: {"model": Rejected, "description": "Body or batch too large"},
+            422: {"model": Rejected, "description": "A payload is not what the tool sends"},
+            503: {"model": Rejected, "description": "Broker unavailable; retry"},
+        },
+    )
+    async def post_tool_payloads(
+        tenant_id: str, tool: Tool, request: Request, key: TenantCaller
+    ) -> Any:
+        """What ServiceNow, Snipe-IT or GLPI sends (one payload or an array), mapped to
+        canonical events through the adapter's documented table. Changes that carry no
+        lifecycle fact are listed under ``unmapped`` with the reason, never guessed."""
+        try:
+            payloads = parse_body(await read_body(request))
+            if len(payloads) > MAX_ITEMS:
+                raise SubmissionError(413, f"{len(payloads)} payloads; at most {MAX_ITEMS}")
+        except SubmissionError as exc:
+            return error_response(exc)
+        events, unmapped, errors = map_payloads(tool, tenant_id, payloads)
+        if errors:
+            return JSONResponse(
+                status_code=422,
+                content={
+                    "detail": f"{len(errors)} payload(s) could not be read; nothing was accepted",
+                    "errors": [asdict(e) for e in errors],
+                },
+            )
+        if not events:
+            return JSONResponse(
+                status_code=200,
+                content=AdapterAccepted(
+                    accepted=0, event_ids=[], repeated_in_request=0, unmapped=unmapped
+                ).model_dump(),
+            )
+        submission = validate_items(events, tenant_id)
+        response = await submit(publisher, submission, key.source)
+        if response.status_code == 202:
+            body = orjson.loads(response.body)
+            body["unmapped"] = [u.model_dump() for u in unmapped]
+            return JSONResponse(status_code=202, content=body)
+        return response
 
     return router

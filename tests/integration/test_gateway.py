@@ -10,7 +10,7 @@ import pytest
 from projections.database import connect
 from services.api_keys import revoke
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv, auth, totals, wait_for_totals
+from tests.integration.conftest import StackEnv, auth, fetch_all, totals, wait_for_totals
 
 
 async def test_auth_matrix_for_read_and_write(env: StackEnv, api: str) -> None:
@@ -144,3 +144,57 @@ async def test_every_tenant_read_needs_the_tenants_key(
     async with httpx.AsyncClient(base_url=api) as client:
         assert (await client.get(path)).status_code == 401
         assert (await client.get(path, headers=other)).status_code == 403
+
+
+async def test_servicenow_changes_through_the_adapter_endpoint(env: StackEnv, api: str) -> None:
+    import json
+    from pathlib import Path
+
+    cases = json.loads(
+        (Path(__file__).parents[1] / "services" / "fixtures" / "servicenow.json").read_text()
+    )
+    headers = await auth(env, "kommun", source="servicenow")
+    payloads = [
+        cases[name]["payload"]
+        for name in (
+            "received_into_stock",
+            "back_from_maintenance",
+            "moved_to_another_department",
+            "retired_sold",
+            "pending_disposal",
+        )
+    ]
+    async with httpx.AsyncClient(base_url=api, headers=headers) as client:
+        response = await client.post("/v1/tenants/kommun/adapters/servicenow", json=payloads)
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["accepted"] == 4
+        assert [(u["index"], "pending_disposal" in u["reason"]) for u in body["unmapped"]] == [
+            (4, True)
+        ]
+        nothing = await client.post(
+            "/v1/tenants/kommun/adapters/servicenow", json=cases["went_missing"]["payload"]
+        )
+        assert nothing.status_code == 200
+        assert nothing.json()["accepted"] == 0
+        bad = await client.post("/v1/tenants/kommun/adapters/servicenow", json={"current": 5})
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "current"
+        unknown_tool = await client.post("/v1/tenants/kommun/adapters/jira", json={})
+        assert unknown_tool.status_code == 422
+        again = await client.post("/v1/tenants/kommun/adapters/servicenow", json=payloads)
+        assert again.json()["event_ids"] == body["event_ids"]
+    env.worker()
+    await wait_for_totals(env, 4)
+    rows = await fetch_all(env.dsn, "SELECT * FROM asset_state WHERE tenant_id = 'kommun'")
+    [state] = rows
+    assert (state["asset_id"], state["status"], state["end_reason"]) == (
+        "PF3K9Z21",
+        "taken_back",
+        "taken_back:resale",
+    )
+    assert (state["repair_count"], state["redeploy_count"], state["org_unit"]) == (
+        1,
+        1,
+        "Socialtjänst",
+    )

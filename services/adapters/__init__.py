@@ -1,0 +1,21 @@
+"""Adapters: what ITSM / ITAM tools really send -> canonical lifecycle events.
+
+None of these tools emits domain events like "taken back" (``shared/domain.md``, "How ITSM
+tools describe the same facts"); each adapter maps (state, substate, previous state) to the
+canonical events through a documented table. A change that carries no lifecycle fact, or one
+the table does not cover, is reported back with the reason - never guessed.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from services.adapters import glpi, servicenow, snipeit
+from services.adapters.base import AdapterInputError, Mapping
+
+ADAPTERS: dict[str, Callable[[str, dict[str, Any]], Mapping]] = {
+    "servicenow": servicenow.map_change,
+    "snipe-it": snipeit.map_entry,
+    "glpi": glpi.map_webhook,
+}
+
+__all__ = ["ADAPTERS", "AdapterInputError", "Mapping"]

@@ -1,0 +1,124 @@
+"""What every adapter returns, and helpers they share."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+NAMESPACE = uuid.UUID("8f0b7d9e-6a52-4c1e-9f6d-6b7265746164")
+
+
+class AdapterInputError(ValueError):
+    """The payload is not what the tool documents: a field is missing or malformed."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass
+class Mapping:
+    """Canonical event objects (still to be validated) and the changes that map to none."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+
+
+def event_object(
+    *,
+    vendor: str,
+    tenant_id: str,
+    asset_id: str,
+    kind: str,
+    occurred_at: datetime,
+    change_id: str,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """A canonical event whose id is derived from the tool's change, so a webhook delivered
+    twice yields the same event_id."""
+    name = "\x00".join((vendor, tenant_id, asset_id, change_id, kind))
+    event_id = uuid.uuid5(NAMESPACE, name)
+    return {
+        "event_id": str(event_id),
+        "event_type": kind,
+        "schema_version": 1,
+        "tenant_id": tenant_id,
+        "asset_id": asset_id,
+        "occurred_at": occurred_at.isoformat(),
+        "source": vendor,
+        "payload": {k: v for k, v in payload.items() if v is not None},
+    }
+
+
+def required(obj: dict[str, Any], name: str, where: str = "") -> Any:
+    value = obj.get(name)
+    if value is None or value == "":
+        raise AdapterInputError(f"{where}{name}", "is required")
+    return value
+
+
+def display(value: Any) -> str | None:
+    """ServiceNow/GLPI reference fields come as {"display_value": ...} / {"name": ...} or text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        for key in ("display_value", "name", "value"):
+            if value.get(key) not in (None, ""):
+                return str(value[key])
+        return None
+    return str(value)
+
+
+def parse_time(raw: Any, field: str) -> datetime:
+    """ISO 8601, or the 'YYYY-MM-DD HH:MM:SS' the tools use for UTC timestamps in their APIs."""
+    if not isinstance(raw, str) or not raw:
+        raise AdapterInputError(field, "is required (a timestamp)")
+    text = raw.strip().replace(" ", "T", 1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise AdapterInputError(field, f"{raw!r} is not a timestamp") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+CATEGORY_WORDS: dict[str, str] = {
+    "laptop": "laptop",
+    "notebook": "laptop",
+    "desktop": "desktop",
+    "computer": "desktop",
+    "personal computer": "desktop",
+    "workstation": "desktop",
+    "monitor": "monitor",
+    "display": "monitor",
+    "mobile phone": "smartphone",
+    "mobile device": "smartphone",
+    "smartphone": "smartphone",
+    "phone": "smartphone",
+    "tablet": "tablet",
+    "server": "server",
+}
+
+
+def category_of(name: str | None, field: str) -> str:
+    if not name:
+        raise AdapterInputError(field, "is required to know the device category")
+    found = CATEGORY_WORDS.get(name.strip().lower())
+    if found is None:
+        raise AdapterInputError(
+            field, f"{name!r} is not a known category ({', '.join(sorted(CATEGORY_WORDS))})"
+        )
+    return found
+
+
+def money(amount: Any, currency: Any) -> dict[str, Any] | None:
+    """A price only when both amount and currency are known (a currency is never assumed)."""
+    if amount in (None, "") or not currency:
+        return None
+    try:
+        value = float(str(amount).replace(",", ""))
+    except ValueError:
+        raise AdapterInputError("cost", f"{amount!r} is not a number") from None
+    return {"amount": value, "currency": str(currency).upper()}

@@ -1,0 +1,125 @@
+"""GLPI 11 webhooks (items in API v2 shape) -> events.
+
+GLPI 11 sends one webhook per item type and event (``new``, ``update``, ``delete``). Configure
+the payload template to include the item and, for updates, its previous status and group::
+
+    {"event": "update", "itemtype": "Computer", "item": {...}, "previous": {"status": ..., "group": ...}}
+
+| GLPI | event |
+|---|---|
+| ``new`` Computer / Monitor / Phone | purchased (``type`` or item type -> category, ``manufacturer``, ``model``, ``infocom.supplier``, ``infocom.buy_date``) |
+| ``update``: status In repair -> In use | repaired |
+| ``update``: group changed, status In use | redeployed, to the new group |
+| ``update``: status Sold / Donated / Returned to supplier | taken_back (resale / donation / refurbishment) |
+| ``update``: status Recycled | recycled (needs ``infocom.inside_eu_eea``) |
+| ``delete``, other changes | not mapped: reported with the reason |
+
+Status names are matched case-insensitively; a site with other names maps them in its template.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.adapters.base import (
+    AdapterInputError,
+    Mapping,
+    category_of,
+    display,
+    event_object,
+    money,
+    parse_time,
+    required,
+)
+
+VENDOR = "glpi"
+ITEMTYPE_CATEGORY = {"monitor": "monitor", "phone": "smartphone"}
+TAKE_BACK = {"sold": "resale", "donated": "donation", "returned to supplier": "refurbishment"}
+
+
+def map_webhook(tenant_id: str, hook: dict[str, Any]) -> Mapping:
+    event = (display(required(hook, "event")) or "").lower()
+    itemtype = (display(required(hook, "itemtype")) or "").lower()
+    item = required(hook, "item")
+    previous = hook.get("previous") or {}
+    asset_id = display(item.get("serial")) or f"{itemtype}-{required(item, 'id', 'item.')}"
+    when = parse_time(item.get("date_mod") or item.get("date_creation"), "item.date_mod")
+    out = Mapping()
+
+    def emit(kind: str, payload: dict[str, Any], at: Any = None) -> None:
+        out.events.append(
+            event_object(
+                vendor=VENDOR,
+                tenant_id=tenant_id,
+                asset_id=asset_id,
+                kind=kind,
+                occurred_at=at or when,
+                change_id=f"{event}@{when.isoformat()}",
+                payload=payload,
+            )
+        )
+
+    status = (display(item.get("status")) or "").lower()
+    before = (display(previous.get("status")) or "").lower()
+    infocom = item.get("infocom") or {}
+    if event == "new":
+        if itemtype not in ("computer", "monitor", "phone"):
+            out.unmapped.append(f"new {itemtype!r} is not a tracked device type")
+            return out
+        category = ITEMTYPE_CATEGORY.get(itemtype) or category_of(
+            display(item.get("type")), "item.type"
+        )
+        emit(
+            "purchased",
+            {
+                "category": category,
+                "manufacturer": display(item.get("manufacturer"))
+                or required(item, "manufacturer", "item."),
+                "model": display(item.get("model")) or required(item, "model", "item."),
+                "serial": display(item.get("serial")),
+                "supplier": display(infocom.get("supplier"))
+                or required(infocom, "supplier", "item.infocom."),
+                "price": money(infocom.get("value"), infocom.get("currency")),
+                "warranty_months": infocom.get("warranty_duration"),
+                "org_unit": display(item.get("group")),
+            },
+            at=parse_time(infocom["buy_date"], "item.infocom.buy_date")
+            if infocom.get("buy_date")
+            else None,
+        )
+    elif event == "update":
+        group, old_group = display(item.get("group")), display(previous.get("group"))
+        if status in TAKE_BACK and before != status:
+            emit(
+                "taken_back",
+                {
+                    "counterparty": display(infocom.get("supplier"))
+                    or required(infocom, "supplier", "item.infocom."),
+                    "channel": TAKE_BACK[status],
+                },
+            )
+        elif status == "recycled" and before != status:
+            inside = infocom.get("inside_eu_eea")
+            if inside is None:
+                out.unmapped.append("Recycled without infocom.inside_eu_eea: never assumed")
+            else:
+                emit(
+                    "recycled",
+                    {
+                        "recycler": display(infocom.get("supplier")) or "unknown",
+                        "inside_eu_eea": bool(inside),
+                    },
+                )
+        elif before == "in repair" and status == "in use":
+            emit("repaired", {"kind": "repair"})
+        elif status == "in use" and group and old_group and group != old_group:
+            emit("redeployed", {"to_org_unit": group})
+        elif not previous:
+            raise AdapterInputError("previous", "is required for updates (status and group before)")
+        else:
+            out.unmapped.append(f"update {before or '?'} -> {status or '?'} has no mapping")
+    elif event == "delete":
+        out.unmapped.append("deleting an item is no lifecycle fact; set a status like Recycled")
+    else:
+        out.unmapped.append(f"webhook event {event!r} has no mapping")
+    return out
