@@ -45,6 +45,18 @@ def free_port() -> int:
         return port
 
 
+def ensure_free(host: str, port: int, variable: str) -> None:
+    """Fail clearly when another process (another stack?) already listens there."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise SystemExit(
+                f"port {port} on {host} is in use (another kretslopp stack?); "
+                f"set {variable} to a free port"
+            ) from None
+
+
 def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[Any]) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -67,6 +79,7 @@ class TansuBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        ensure_free("127.0.0.1", self.port, "KRETSLOPP_BROKER_PORT")
         url = f"tcp://127.0.0.1:{self.port}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:

@@ -23,13 +23,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from events.codec import key_for
-from infra.embedded import embedded_stack
+from infra.embedded import embedded_stack, ensure_free
 from infra.settings import Settings
 from infra.structured_logging import configure
 from projections.database import connect
 from projections.migrate import migrate
 from projections.writer import reset_checkpoints
 from services import sample_fleet
+from services.api_keys import create_key
 from streams.producer import kafka_producer
 from streams.topics import ensure_topics
 
@@ -211,6 +212,7 @@ def run_up(
     configure(settings.log_level, json=False)
     console = Console()
     embedded_broker = not settings.kafka_bootstrap_servers
+    ensure_free(settings.api_host, settings.api_port, "KRETSLOPP_API_PORT")
     with embedded_stack(settings) as endpoints:
         settings = settings.with_endpoints(
             endpoints.kafka_bootstrap_servers, endpoints.database_url
@@ -225,10 +227,14 @@ def run_up(
             console.print(asyncio.run(fleet_table(dsn)))
             if exit_when_done:
                 return 0
+            key = asyncio.run(_demo_key(dsn))
+            base = f"http://{settings.api_host}:{settings.api_port}"
             console.print(
-                "Running. Try: curl "
-                f"http://{settings.api_host}:{settings.api_port}/v1/status"
-                "   - Ctrl-C to stop."
+                "Running - Ctrl-C to stop. A demo API key of goteborg-kommun (revoke with "
+                "`kretslopp keys revoke`):\n"
+                f"  curl -H 'Authorization: Bearer {key}' \\\n"
+                f"    '{base}/v1/tenants/goteborg-kommun/kpis?from=2025-01&to=2025-12'",
+                soft_wrap=True,
             )
             while all(c.process.poll() is None for c in children):
                 time.sleep(1)
@@ -245,6 +251,15 @@ def run_up(
             for c in children:
                 with contextlib.suppress(Exception):
                     c.stop()
+
+
+async def _demo_key(dsn: str) -> str:
+    conn = await connect(dsn)
+    try:
+        key, _ = await create_key(conn, "goteborg-kommun", "kretslopp-up demo")
+        return key
+    finally:
+        await conn.close()
 
 
 async def _prepare(settings: Settings, dsn: str, *, forget_offsets: bool) -> None:
