@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,12 @@ class TenantSettings(BaseModel):
         default_factory=dict,
         description="Refurbishment footprint R when an event does not report one; default: "
         f"{DEFAULT_REFURBISHMENT_SHARE:.0%} of E (an assumption, not a published figure).",
+    )
+
+    scope3_category: Literal[1, 2] = Field(
+        default=2,
+        description="GHG Protocol Scope 3 category for IT hardware bought: 1 (purchased goods, "
+        "expensed) or 2 (capital goods); counted in full in the year of purchase.",
     )
 
     def baseline(self, category: str) -> float:

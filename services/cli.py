@@ -58,6 +58,22 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return run_import(settings, args.file, tenant=args.tenant, source=args.source, fmt=args.format)
 
 
+def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from services.report_cli import run_report
+
+    return run_report(
+        settings,
+        args.kind,
+        tenant=args.tenant,
+        year=args.year,
+        as_of=getattr(args, "as_of", None),
+        first=getattr(args, "from_as_of", None),
+        second=getattr(args, "to_as_of", None),
+        fmt=getattr(args, "format", "json"),
+        output=args.output,
+    )
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -238,6 +254,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="refurbishment footprint R when an event reports none",
     )
     tenant.set_defaults(func=_cmd_tenant_settings)
+
+    report = sub.add_parser(
+        "report",
+        help="CSRD datapoints (ESRS E1-6, E5-4, E5-5), restatements, supplier scorecards",
+        description="Reporting jobs: reads only PostgreSQL. The event log is folded again as "
+        "known on --as-of (events recorded up to the end of that day), so a closed year's "
+        "report can be reproduced byte for byte later.",
+    )
+    kinds = report.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for name, text in (
+        ("csrd", "the tenant-year's CSRD datapoints with methodology"),
+        ("restatement", "what changed between two as-of dates, and which events caused it"),
+        ("suppliers", "the KPIs per supplier, defined identically, side by side"),
+    ):
+        kind = kinds.add_parser(name, help=text, description=text)
+        kind.add_argument("--tenant", required=True)
+        kind.add_argument("--year", type=int, required=True)
+        kind.add_argument("-o", "--output", type=Path, help="write to a file")
+        if name == "restatement":
+            kind.add_argument("--from", dest="from_as_of", required=True, metavar="DATE")
+            kind.add_argument("--to", dest="to_as_of", required=True, metavar="DATE")
+        else:
+            kind.add_argument(
+                "--as-of", metavar="DATE", help="YYYY-MM-DD (end of that day, UTC) or ISO timestamp"
+            )
+            kind.add_argument(
+                "--format",
+                choices=["json", "csv", "md"] if name == "csrd" else ["json", "csv"],
+                default="json",
+            )
+    report.set_defaults(func=_cmd_report)
 
     keys = sub.add_parser(
         "keys",
