@@ -20,6 +20,8 @@ COMMANDS = [
     "migrate",
     "tenant-settings",
     "keys",
+    "import",
+    "report",
 ]
 
 
