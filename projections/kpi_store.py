@@ -30,23 +30,40 @@ log = structlog.get_logger(__name__)
 
 _KEY = ("tenant_id", "month", "category", "supplier", "org_unit")
 _MEASURE_SELECT = ", ".join(f"COALESCE({m}, 0)" for m in MEASURES)
-_MEASURE_UPDATE = ", ".join(f"{m} = kpi_monthly.{m} + EXCLUDED.{m}" for m in MEASURES)
+# Table names are constants (the live tables, or a rebuild's fresh copies), never input.
+LIVE_SUFFIX = ""
+REBUILD_SUFFIX = "_rebuild"
 
-ADD_TO_AGGREGATES = f"""
-INSERT INTO kpi_monthly ({", ".join(_KEY)}, {", ".join(MEASURES)})
+
+def check_suffix(suffix: str) -> str:
+    if suffix not in (LIVE_SUFFIX, REBUILD_SUFFIX):
+        raise ValueError(f"unknown table suffix {suffix!r}")
+    return suffix
+
+
+def add_to_aggregates_sql(suffix: str = LIVE_SUFFIX) -> str:
+    table = f"kpi_monthly{check_suffix(suffix)}"
+    updates = ", ".join(f"{m} = {table}.{m} + EXCLUDED.{m}" for m in MEASURES)
+    return f"""
+INSERT INTO {table} ({", ".join(_KEY)}, {", ".join(MEASURES)})
 SELECT {", ".join(_KEY)}, {_MEASURE_SELECT}
 FROM jsonb_populate_recordset(NULL::kpi_monthly, $1::jsonb)
-ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET {_MEASURE_UPDATE}
+ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET {updates}
 """
 
-DELETE_SAVINGS = """
-DELETE FROM carbon_savings s USING unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
+
+def delete_savings_sql(suffix: str = LIVE_SUFFIX) -> str:
+    return f"""
+DELETE FROM carbon_savings{check_suffix(suffix)} s
+USING unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
 WHERE s.tenant_id = k.tenant_id AND s.asset_id = k.asset_id
 """
 
-INSERT_SAVINGS = """
-INSERT INTO carbon_savings (tenant_id, asset_id, method, month, saving_g, embodied_kg,
-                            data_quality, factor_source, factor_version, parameters)
+
+def insert_savings_sql(suffix: str = LIVE_SUFFIX) -> str:
+    return f"""
+INSERT INTO carbon_savings{check_suffix(suffix)} (tenant_id, asset_id, method, month, saving_g,
+    embodied_kg, data_quality, factor_source, factor_version, parameters)
 SELECT tenant_id, asset_id, method, month, saving_g, embodied_kg, data_quality, factor_source,
        factor_version, parameters
 FROM jsonb_populate_recordset(NULL::carbon_savings, $1::jsonb)
@@ -71,6 +88,7 @@ async def apply_changes(
     old_states: Iterable[AssetState],
     new_states: Iterable[AssetState],
     table: FactorTable,
+    suffix: str = LIVE_SUFFIX,
 ) -> int:
     """Replace the contributions of changed assets. Returns aggregate rows touched."""
     old_states, new_states = list(old_states), list(new_states)
@@ -83,13 +101,13 @@ async def apply_changes(
     for f in new:
         add_into(total, f.aggregates, +1)
     changes = without_zeros(total)
-    await _add(conn, changes)
+    await add(conn, changes, suffix)
     keys = {(s.tenant_id, s.asset_id) for s in old_states + new_states}
-    await _replace_savings(conn, keys, new)
+    await _replace_savings(conn, keys, new, suffix)
     return len(changes)
 
 
-async def _add(conn: Connection, changes: Contribution) -> None:
+async def add(conn: Connection, changes: Contribution, suffix: str = LIVE_SUFFIX) -> None:
     if not changes:
         return
     rows = [
@@ -103,17 +121,24 @@ async def _add(conn: Connection, changes: Contribution) -> None:
         }
         for k, measures in sorted(changes.items())  # one lock order for every writer
     ]
-    await conn.execute(ADD_TO_AGGREGATES, rows)
+    await conn.execute(add_to_aggregates_sql(suffix), rows)
 
 
-async def _replace_savings(conn: Connection, keys: set[tuple[str, str]], new: list[Facts]) -> None:
+async def _replace_savings(
+    conn: Connection, keys: set[tuple[str, str]], new: list[Facts], suffix: str = LIVE_SUFFIX
+) -> None:
     if not keys:
         return
     ordered = sorted(keys)
-    await conn.execute(DELETE_SAVINGS, [k[0] for k in ordered], [k[1] for k in ordered])
-    rows: list[SavingRow] = [row for f in new for row in f.savings]
+    await conn.execute(delete_savings_sql(suffix), [k[0] for k in ordered], [k[1] for k in ordered])
+    await insert_savings(conn, [row for f in new for row in f.savings], suffix)
+
+
+async def insert_savings(
+    conn: Connection, rows: list[SavingRow], suffix: str = LIVE_SUFFIX
+) -> None:
     if rows:
-        await conn.execute(INSERT_SAVINGS, [r.as_json() for r in rows])
+        await conn.execute(insert_savings_sql(suffix), [r.as_json() for r in rows])
 
 
 async def recompute(conn: Connection, table: FactorTable, tenant: str | None = None) -> int:
@@ -133,9 +158,8 @@ async def recompute(conn: Connection, table: FactorTable, tenant: str | None = N
         f = facts(s, settings[s.tenant_id], table)
         add_into(total, f.aggregates)
         savings.extend(f.savings)
-    await _add(conn, without_zeros(total))
-    if savings:
-        await conn.execute(INSERT_SAVINGS, [r.as_json() for r in savings])
+    await add(conn, without_zeros(total))
+    await insert_savings(conn, savings)
     return len(states)
 
 

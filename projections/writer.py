@@ -51,11 +51,17 @@ class BatchOutcome:
 _STATE_COLUMNS = ", ".join(state_rows.COLUMNS)
 _STATE_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in state_rows.COLUMNS[2:])
 
-UPSERT_STATES = f"""
-INSERT INTO asset_state ({_STATE_COLUMNS}, updated_at)
+
+def upsert_states_sql(suffix: str = kpi_store.LIVE_SUFFIX) -> str:
+    table = f"asset_state{kpi_store.check_suffix(suffix)}"
+    return f"""
+INSERT INTO {table} ({_STATE_COLUMNS}, updated_at)
 SELECT {_STATE_COLUMNS}, now() FROM jsonb_populate_recordset(NULL::asset_state, $1::jsonb)
 ON CONFLICT (tenant_id, asset_id) DO UPDATE SET {_STATE_UPDATES}, updated_at = now()
 """
+
+
+UPSERT_STATES = upsert_states_sql()
 
 ENSURE_CHECKPOINTS = """
 INSERT INTO checkpoints (consumer_group, topic, kafka_partition, next_offset)

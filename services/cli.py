@@ -74,6 +74,12 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from services.rebuild_cli import run_rebuild
+
+    return run_rebuild(settings)
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -309,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("-o", "--output", help="write to this file instead of standard output")
     schema.set_defaults(func=_cmd_schema)
+
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="recompute every projection from the PostgreSQL event log and swap it in",
+        description="Fold the event log (the source of truth) again into fresh tables, with "
+        "a progress bar, then swap them in atomically. The live worker keeps running; it waits "
+        "only for the short swap. Use after a bug fix in the fold or to verify the projections.",
+    )
+    rebuild.set_defaults(func=_cmd_rebuild)
 
     migrate = sub.add_parser(
         "migrate",

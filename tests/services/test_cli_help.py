@@ -22,6 +22,7 @@ COMMANDS = [
     "keys",
     "import",
     "report",
+    "rebuild",
 ]
 
 

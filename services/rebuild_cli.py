@@ -1,0 +1,52 @@
+"""``kretslopp rebuild``: recompute all projections from the event log, swap atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from infra.settings import Settings
+from projections.database import Connection, connect
+from projections.migrate import migrate
+from projections.rebuild import rebuild
+
+
+def run_rebuild(settings: Settings) -> int:
+    _, dsn = settings.require_endpoints()
+    table = settings.factor_table()
+    console = Console(stderr=True)
+
+    async def open_connection() -> Connection:
+        return await connect(dsn)
+
+    async def run() -> None:
+        conn = await connect(dsn)
+        try:
+            await migrate(conn)
+            total = int(await conn.fetchval("SELECT count(*) FROM event_log"))
+        finally:
+            await conn.close()
+        started = time.perf_counter()
+        with Progress(
+            "rebuilding from the event log",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("events", total=total)
+            result = await rebuild(
+                open_connection, table, lambda n: progress.update(task, advance=n)
+            )
+        seconds = time.perf_counter() - started
+        console.print(
+            f"rebuilt {result.assets} asset(s) from {result.events} event(s) in {seconds:.1f} s "
+            f"({result.events / max(seconds, 1e-9):.0f} events/s); {result.caught_up_assets} "
+            "asset(s) caught up with events that arrived meanwhile; swapped in atomically"
+        )
+
+    asyncio.run(run())
+    return 0
