@@ -80,6 +80,19 @@ def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return run_rebuild(settings)
 
 
+def _cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from services.dlq_cli import run_dlq
+
+    return run_dlq(
+        settings,
+        args.action,
+        letter_id=getattr(args, "id", None),
+        reason=getattr(args, "reason", None),
+        corrected=getattr(args, "file", None),
+        as_json=getattr(args, "json", False),
+    )
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -315,6 +328,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("-o", "--output", help="write to this file instead of standard output")
     schema.set_defaults(func=_cmd_schema)
+
+    dlq = sub.add_parser(
+        "dlq",
+        help="list, show and re-submit dead letters",
+        description="Records the worker could not decode or validate are kept with their "
+        "reason and original bytes. Correct one and re-submit it; it is then applied once.",
+    )
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlq_list = dlq_actions.add_parser("list", help="unresolved dead letters")
+    dlq_list.add_argument("--reason", help="only this reason kind, e.g. validation")
+    dlq_list.add_argument("--json", action="store_true", help="machine-readable output")
+    dlq_show = dlq_actions.add_parser("show", help="print a dead letter's original bytes")
+    dlq_show.add_argument("id", type=int)
+    dlq_retry = dlq_actions.add_parser(
+        "retry", help="re-submit a dead letter, corrected from FILE or as it was"
+    )
+    dlq_retry.add_argument("id", type=int)
+    dlq_retry.add_argument("--file", type=Path, help="the corrected event (JSON)")
+    dlq.set_defaults(func=_cmd_dlq)
 
     rebuild = sub.add_parser(
         "rebuild",

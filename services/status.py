@@ -90,7 +90,8 @@ async def collect_status(settings: Settings) -> StatusReport:
             r["reason_kind"]: r["n"]
             for r in await conn.fetch(
                 "SELECT reason_kind, count(*) AS n FROM dead_letters "
-                "WHERE consumer_group = $1 AND topic = $2 GROUP BY reason_kind ORDER BY 2 DESC",
+                "WHERE consumer_group = $1 AND topic = $2 AND resolved_at IS NULL "
+                "GROUP BY reason_kind ORDER BY 2 DESC",
                 settings.consumer_group,
                 settings.topic,
             )
@@ -142,7 +143,7 @@ def render(report: StatusReport, console: Console) -> None:
     )
     if report.dead_letters_by_reason:
         reasons = ", ".join(f"{k}: {v}" for k, v in report.dead_letters_by_reason.items())
-        console.print(f"dead letters by reason: {reasons}")
+        console.print(f"unresolved dead letters by reason: {reasons} (see `kretslopp dlq list`)")
 
 
 def run_status(settings: Settings, *, as_json: bool) -> int:

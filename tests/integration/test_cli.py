@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv, wait_for_totals
+from tests.integration.conftest import StackEnv, totals, wait_for_totals
 
 
 def _cli(env: StackEnv, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,7 +65,7 @@ async def test_produce_sends_valid_lines_reports_bad_ones_and_status_shows_the_r
 
     table = await asyncio.to_thread(_cli, env, "status")
     assert table.returncode == 0
-    assert "dead letters by reason: not_json: 1" in table.stdout
+    assert "unresolved dead letters by reason: not_json: 1" in table.stdout
 
 
 async def test_tenant_settings_show_change_and_reject(env: StackEnv) -> None:
@@ -93,3 +93,45 @@ async def test_tenant_settings_show_change_and_reject(env: StackEnv) -> None:
         bad = await asyncio.to_thread(_cli, env, "tenant-settings", "acme", *args)
         assert bad.returncode != 0
         assert words in bad.stderr
+
+
+async def test_dead_letter_corrected_and_resubmitted_counts_once(
+    env: StackEnv, tmp_path: Path
+) -> None:
+    bad = {**event_dict("purchased", asset="fix-me"), "occurred_at": "2024-03-01T10:00:00"}
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(orjson.dumps(bad) + b"\n")
+    sent = await asyncio.to_thread(_cli, env, "produce", "--raw", str(path))
+    assert sent.returncode == 0, sent.stderr
+    env.worker()
+    for _ in range(300):
+        listed = await asyncio.to_thread(_cli, env, "dlq", "list", "--json")
+        letters = orjson.loads(listed.stdout) if listed.returncode == 0 else []
+        if letters:
+            break
+        await asyncio.sleep(0.2)
+    [letter] = letters
+    assert (letter["reason_kind"], letter["field"]) == ("validation", "occurred_at")
+    shown = await asyncio.to_thread(_cli, env, "dlq", "show", str(letter["id"]))
+    assert orjson.loads(shown.stdout) == bad
+
+    as_is = await asyncio.to_thread(_cli, env, "dlq", "retry", str(letter["id"]))
+    assert as_is.returncode == 1
+    assert "still invalid, nothing sent" in as_is.stderr
+    fixed = tmp_path / "fixed.json"
+    fixed.write_bytes(orjson.dumps({**bad, "occurred_at": "2024-03-01T10:00:00+01:00"}))
+    retried = await asyncio.to_thread(
+        _cli, env, "dlq", "retry", str(letter["id"]), "--file", str(fixed)
+    )
+    assert retried.returncode == 0, retried.stderr
+    assert bad["event_id"] in retried.stderr
+    again = await asyncio.to_thread(
+        _cli, env, "dlq", "retry", str(letter["id"]), "--file", str(fixed)
+    )
+    assert again.returncode == 1
+    assert "already resolved" in again.stderr
+    await wait_for_totals(env, 1)
+    await asyncio.sleep(1)
+    assert (await totals(env))[0] == 1
+    listed = await asyncio.to_thread(_cli, env, "dlq", "list", "--json")
+    assert orjson.loads(listed.stdout) == []

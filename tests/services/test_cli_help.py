@@ -23,6 +23,7 @@ COMMANDS = [
     "import",
     "report",
     "rebuild",
+    "dlq",
 ]
 
 

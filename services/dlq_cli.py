@@ -1,0 +1,118 @@
+"""``kretslopp dlq list|show|retry``: look at dead letters, correct one, re-submit it.
+
+A re-submitted event goes to the lifecycle topic like any other and is applied once (the
+event log is unique on ``event_id``); the dead letter stays, marked resolved with the event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from events.codec import InvalidEvent, decode
+from infra.settings import Settings
+from projections.database import connect
+from projections.migrate import migrate
+from services.publisher import Publisher
+
+
+def run_dlq(
+    settings: Settings,
+    action: str,
+    *,
+    letter_id: int | None,
+    reason: str | None,
+    corrected: Path | None,
+    as_json: bool,
+) -> int:
+    kafka, dsn = settings.require_endpoints()
+    console = Console(stderr=True)
+
+    if corrected is not None and not corrected.exists():
+        raise SystemExit(f"no such file: {corrected}")
+    replacement = corrected.read_bytes().strip() if corrected is not None else None
+
+    async def run() -> int:
+        conn = await connect(dsn)
+        try:
+            await migrate(conn)
+            if action == "list":
+                rows = await conn.fetch(
+                    "SELECT id, kafka_partition, kafka_offset, reason_kind, field, reason, "
+                    "received_at, record_value FROM dead_letters WHERE resolved_at IS NULL "
+                    "AND ($1::text IS NULL OR reason_kind = $1) ORDER BY id",
+                    reason,
+                )
+                if as_json:
+                    print(
+                        orjson.dumps(
+                            [
+                                {
+                                    **{
+                                        k: r[k]
+                                        for k in (
+                                            "id",
+                                            "kafka_partition",
+                                            "kafka_offset",
+                                            "reason_kind",
+                                            "field",
+                                            "reason",
+                                        )
+                                    },
+                                    "received_at": r["received_at"].isoformat(),
+                                }
+                                for r in rows
+                            ]
+                        ).decode()
+                    )
+                    return 0
+                table = Table("id", "partition/offset", "reason", "field", "detail", "bytes")
+                for r in rows:
+                    value = bytes(r["record_value"] or b"")
+                    table.add_row(
+                        str(r["id"]),
+                        f"{r['kafka_partition']}/{r['kafka_offset']}",
+                        r["reason_kind"],
+                        r["field"] or "",
+                        r["reason"][:60],
+                        repr(value[:40]),
+                    )
+                Console().print(table)
+                return 0
+            row = await conn.fetchrow("SELECT * FROM dead_letters WHERE id = $1", letter_id)
+            if row is None:
+                console.print(f"[red]no dead letter with id {letter_id}[/red]")
+                return 1
+            if action == "show":
+                sys.stdout.buffer.write(bytes(row["record_value"] or b"") + b"\n")
+                return 0
+            if row["resolved_at"] is not None:
+                console.print(f"dead letter {letter_id} was already resolved: {row['resolution']}")
+                return 1
+            raw = replacement if replacement is not None else bytes(row["record_value"] or b"")
+            try:
+                event = decode(raw)
+            except InvalidEvent as exc:
+                console.print(f"[red]still invalid, nothing sent:[/red] {exc.message}")
+                return 1
+            publisher = Publisher(kafka, settings.topic)
+            try:
+                await publisher.publish([event])
+            finally:
+                await publisher.close()
+            await conn.execute(
+                "UPDATE dead_letters SET resolved_at = now(), resolution = $2 WHERE id = $1",
+                letter_id,
+                f"re-submitted as event {event.event_id}",
+            )
+            console.print(f"re-submitted dead letter {letter_id} as event {event.event_id}")
+            return 0
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
