@@ -93,6 +93,12 @@ def _cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from services.replay_cli import run_replay
+
+    return run_replay(settings, args.group, args.timeout)
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
@@ -356,6 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
         "only for the short swap. Use after a bug fix in the fold or to verify the projections.",
     )
     rebuild.set_defaults(func=_cmd_rebuild)
+
+    replay = sub.add_parser(
+        "replay",
+        help="re-read the whole topic into a new consumer group, then stop",
+        description="For a Kafka that keeps the full history: run a worker under a new "
+        "consumer group from the earliest offset until it has caught up. With a fresh "
+        "DATABASE_URL this rebuilds the projections from Kafka; with the live one every event "
+        "is a duplicate and nothing changes.",
+    )
+    replay.add_argument("--group", help="consumer group (default: <group>-replay-<time>)")
+    replay.add_argument("--timeout", type=float, default=3600, help="give up after seconds")
+    replay.set_defaults(func=_cmd_replay)
 
     migrate = sub.add_parser(
         "migrate",

@@ -47,3 +47,44 @@ async def test_rebuild_equals_live_and_swaps_while_the_worker_runs(env: StackEnv
     last_rest = await producing
     await wait_until_applied(env, {p: max(last.get(p, -1), o) for p, o in last_rest.items()})
     await assert_projection_is_fold_of(env, objects)
+
+
+async def test_replay_into_a_fresh_database_equals_the_live_projections(env: StackEnv) -> None:
+    import asyncpg
+
+    from tests.integration.conftest import database_url
+
+    objects = fleet(assets=100, events_per_asset=8, seed=41)
+    env.worker()
+    last = await produce(env, [as_record(o) for o in objects])
+    await wait_until_applied(env, last)
+    live = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
+
+    name = "t_replay_" + env.settings.consumer_group[-8:]
+    admin = await asyncpg.connect(database_url(env.dsn, "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    replay_env = env.settings.child_env()
+    replay_env["DATABASE_URL"] = database_url(env.dsn, name)
+    try:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "services.cli", "replay", "--group", "replay-check"],
+            env=replay_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "800 applied, 0 duplicates, 0 dead letters" in result.stderr
+        replayed = await fetch_all(
+            database_url(env.dsn, name), "SELECT * FROM asset_state ORDER BY tenant_id, asset_id"
+        )
+        ignore = {"updated_at"}
+        assert [{k: v for k, v in r.items() if k not in ignore} for r in replayed] == [
+            {k: v for k, v in r.items() if k not in ignore} for r in live
+        ]
+    finally:
+        admin = await asyncpg.connect(database_url(env.dsn, "postgres"))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

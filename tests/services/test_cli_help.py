@@ -24,6 +24,7 @@ COMMANDS = [
     "report",
     "rebuild",
     "dlq",
+    "replay",
 ]
 
 
