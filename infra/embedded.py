@@ -138,11 +138,25 @@ class EmbeddedPostgres:
             server.cleanup()
             log.info("postgresql stopped")
 
+    def restart(self) -> None:
+        """Fast restart (clients are disconnected), for the reliability tests."""
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+
+        assert self.server is not None
+        pg_ctl(
+            ["-w", "-m", "fast", "restart"],
+            pgdata=self.server.pgdata,
+            user=self.server.system_user,
+            timeout=60,
+        )
+        log.info("postgresql restarted")
+
 
 @dataclass
 class Endpoints:
     kafka_bootstrap_servers: str
     database_url: str
+    postgres: EmbeddedPostgres | None = None  # set when this stack started PostgreSQL
 
 
 @contextlib.contextmanager
@@ -168,7 +182,7 @@ def embedded_stack(settings: Settings) -> Iterator[Endpoints]:
         if not database:
             postgres = EmbeddedPostgres(settings.data_dir / "pgdata")
             database = postgres.start()
-        yield Endpoints(kafka, database)
+        yield Endpoints(kafka, database, postgres)
     finally:
         if broker is not None:
             broker.stop()

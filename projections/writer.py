@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from events.models import LifecycleEvent
+from infra import faults
 from projections import event_rows, kpi_store, state_rows
 from projections.asset_state import AssetState, fold, needs_refold
 from projections.batch import Batch, DecodedEvent
@@ -199,6 +200,7 @@ async def apply_batch(
             [duplicates_by_partition[p] for p in partitions],
             [dead_by_partition[p] for p in partitions],
         )
+        faults.reached("before_commit")
     return BatchOutcome(
         applied=len(new),
         duplicates=len(fresh) - len(new),

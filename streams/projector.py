@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from infra import faults
 from infra.settings import Settings
 from projections import kpi_store
 from projections.batch import Batch, DeadLetter, SourceRecord, prepare
@@ -125,6 +126,7 @@ class Projector:
         except Exception as exc:  # rejected by PostgreSQL, or a bug: isolate the record
             log.error("batch rejected; retrying record by record", error=repr(exc))
             outcome = await self._write_one_by_one(batch)
+        faults.reached("after_commit")
         self._count(outcome)
         log.info(
             "batch applied",

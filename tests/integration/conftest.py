@@ -54,6 +54,7 @@ class StackEnv:
     settings: Settings
     log_dir: Path
     workers: list[Worker] = field(default_factory=list)
+    stack: Endpoints | None = None
 
     @property
     def kafka(self) -> str:
@@ -65,8 +66,10 @@ class StackEnv:
         assert self.settings.database_url
         return self.settings.database_url
 
-    def worker(self, name: str = "w") -> Worker:
-        w = Worker(self.settings, self.log_dir / f"worker-{name}-{len(self.workers)}.log")
+    def worker(self, name: str = "w", extra_env: dict[str, str] | None = None) -> Worker:
+        w = Worker(
+            self.settings, self.log_dir / f"worker-{name}-{len(self.workers)}.log", extra_env or {}
+        )
         self.workers.append(w)
         w.start()
         return w
@@ -95,7 +98,7 @@ async def env(stack: Endpoints, tmp_path: Path) -> AsyncIterator[StackEnv]:
     await ensure_topics(
         stack.kafka_bootstrap_servers, {settings.topic: 4, settings.dead_letter_topic: 1}
     )
-    test_env = StackEnv(settings, tmp_path)
+    test_env = StackEnv(settings, tmp_path, stack=stack)
     try:
         yield test_env
     finally:
@@ -111,14 +114,16 @@ async def env(stack: Endpoints, tmp_path: Path) -> AsyncIterator[StackEnv]:
 class Worker:
     """``kretslopp worker`` as a real subprocess."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str]) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.extra_env = extra_env
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = self.settings.child_env()
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "worker"],

@@ -1,0 +1,24 @@
+"""Fault injection for the reliability tests: ``KRETSLOPP_FAULT=<point>:<n>`` makes the
+process SIGKILL itself the n-th time it reaches ``<point>``. Unset (always in production),
+``reached`` is a dictionary lookup and nothing else.
+
+Points: ``before_commit`` (inside the batch transaction, all rows written, not committed),
+``after_commit`` (committed to PostgreSQL, offsets not yet acknowledged to Kafka).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_spec = os.environ.get("KRETSLOPP_FAULT", "")
+_point, _, _count = _spec.partition(":")
+_remaining = {_point: int(_count or 1)} if _point else {}
+
+
+def reached(point: str) -> None:
+    if point not in _remaining:
+        return
+    _remaining[point] -= 1
+    if _remaining[point] <= 0:
+        os.kill(os.getpid(), signal.SIGKILL)
