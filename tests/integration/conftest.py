@@ -21,13 +21,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 
 from infra.embedded import Endpoints, embedded_stack, free_port
 from infra.settings import Settings
+from projections.batch import SourceRecord, prepare
 from projections.database import connect
 from projections.migrate import migrate
+from projections.writer import apply_batch
 from services.api_keys import create_key
 from streams.producer import KeyValue, kafka_producer
 from streams.topics import ensure_topics
@@ -266,3 +269,18 @@ async def auth(env: StackEnv, tenant: str, source: str = "tests") -> dict[str, s
     finally:
         await conn.close()
     return {"Authorization": f"Bearer {key}"}
+
+
+async def write_directly(
+    env: StackEnv, objects: list[dict[str, Any]], first_offset: int = 0
+) -> None:
+    """Apply events through the real writer without Kafka (for read-side tests)."""
+    records = [
+        SourceRecord(0, first_offset + i, None, orjson.dumps(o)) for i, o in enumerate(objects)
+    ]
+    conn = await connect(env.dsn)
+    try:
+        await migrate(conn)
+        await apply_batch(conn, "g", "t", prepare(records))
+    finally:
+        await conn.close()

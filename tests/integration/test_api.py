@@ -5,14 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-import orjson
 
-from projections.batch import SourceRecord, prepare
-from projections.database import connect
-from projections.migrate import migrate
-from projections.writer import apply_batch
 from tests.factories import T0, event_dict
-from tests.integration.conftest import StackEnv, auth
+from tests.integration.conftest import StackEnv, auth, write_directly
 
 
 async def _seed(env: StackEnv) -> None:
@@ -30,13 +25,7 @@ async def _seed(env: StackEnv) -> None:
         event_dict("purchased", tenant="t1", asset="mon-1", category="monitor"),
         event_dict("purchased", tenant="t2", asset="pc-1"),
     ]
-    records = [SourceRecord(0, i, None, orjson.dumps(o)) for i, o in enumerate(objects)]
-    conn = await connect(env.dsn)
-    try:
-        await migrate(conn)
-        await apply_batch(conn, "g", "t", prepare(records))
-    finally:
-        await conn.close()
+    await write_directly(env, objects)
 
 
 async def test_asset_detail_and_history(env: StackEnv, api: str) -> None:

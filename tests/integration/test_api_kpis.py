@@ -17,7 +17,7 @@ from projections.migrate import migrate
 from projections.tenant_settings import TenantSettings
 from projections.writer import apply_batch
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv, auth
+from tests.integration.conftest import StackEnv, auth, write_directly
 
 JAN = datetime(2021, 1, 10, tzinfo=UTC)
 MAR_2025 = datetime(2025, 3, 5, tzinfo=UTC)
@@ -222,13 +222,7 @@ async def test_fleet_overview_average_age_and_share_past_target(env: StackEnv, a
         event_dict("recycled", tenant="f", asset="gone", at=now - timedelta(days=10)),
         event_dict("repaired", tenant="f", asset="unknown-age", at=now - timedelta(days=5)),
     ]
-    records = [SourceRecord(0, i, None, orjson.dumps(o)) for i, o in enumerate(objects)]
-    conn = await connect(env.dsn)
-    try:
-        await migrate(conn)
-        await apply_batch(conn, "g", "t", prepare(records))
-    finally:
-        await conn.close()
+    await write_directly(env, objects)
     async with httpx.AsyncClient(base_url=api, headers=await auth(env, "f")) as client:
         fleet = (await client.get("/v1/tenants/f/fleet")).json()
     assert fleet["active_assets"] == 3

@@ -11,12 +11,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from projections.batch import SourceRecord, prepare
 from projections.database import connect
-from projections.migrate import migrate
-from projections.writer import apply_batch
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv
+from tests.integration.conftest import StackEnv, write_directly
 
 
 def _cli(env: StackEnv, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,18 +24,6 @@ def _cli(env: StackEnv, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
-async def _write(env: StackEnv, objects: list[dict[str, object]], first_offset: int) -> None:
-    records = [
-        SourceRecord(0, first_offset + i, None, orjson.dumps(o)) for i, o in enumerate(objects)
-    ]
-    conn = await connect(env.dsn)
-    try:
-        await migrate(conn)
-        await apply_batch(conn, "g", "t", prepare(records))
-    finally:
-        await conn.close()
 
 
 def at(text: str) -> datetime:
@@ -55,7 +40,7 @@ async def test_as_of_report_is_reproducible_and_restatement_names_the_late_event
         event_dict("purchased", tenant="k", asset="b", at=at("2025-03-01"), supplier="Dustin"),
         event_dict("taken_back", tenant="k", asset="b", at=at("2025-11-01")),
     ]
-    await _write(env, year_2025, 0)
+    await write_directly(env, year_2025, 0)
     conn = await connect(env.dsn)
     try:  # these were known when the year was closed, on 15 January 2026
         await conn.execute("UPDATE event_log SET recorded_at = '2026-01-15T10:00:00Z'")
@@ -67,7 +52,7 @@ async def test_as_of_report_is_reproducible_and_restatement_names_the_late_event
     )
     assert closed.returncode == 0, closed.stderr
     late = event_dict("recycled", tenant="k", asset="a", at=at("2025-12-20"), inside_eu_eea=True)
-    await _write(env, [late], 10)  # recorded now, long after the as-of date
+    await write_directly(env, [late], 10)  # recorded now, long after the as-of date
 
     again = await asyncio.to_thread(
         _cli, env, "csrd", "--tenant", "k", "--year", "2025", "--as-of", "2026-01-31"
@@ -102,7 +87,7 @@ async def test_as_of_report_is_reproducible_and_restatement_names_the_late_event
 
 
 async def test_json_csv_and_markdown_carry_the_same_numbers(env: StackEnv) -> None:
-    await _write(
+    await write_directly(
         env,
         [
             event_dict(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from events.models import EVENT_TYPES
 from projections.asset_state import Status, fold_all
 from services.sample_fleet import as_events, generate
 
@@ -19,14 +20,7 @@ def test_sample_is_deterministic_and_valid() -> None:
 def test_sample_covers_every_event_type_and_state() -> None:
     events = as_events(generate(1500, seed=3))
     kinds = Counter(e.event_type for e in events)
-    assert set(kinds) == {
-        "purchased",
-        "repaired",
-        "redeployed",
-        "taken_back",
-        "refurbished",
-        "recycled",
-    }
+    assert set(kinds) == set(EVENT_TYPES)
     states = fold_all(events)
     statuses = Counter(s.status for s in states.values())
     assert set(statuses) == set(Status)
