@@ -48,6 +48,8 @@ def free_port() -> int:
 def ensure_free(host: str, port: int, variable: str) -> None:
     """Fail clearly when another process (another stack?) already listens there."""
     with socket.socket() as s:
+        # like the servers themselves: connections in TIME_WAIT do not make a port busy
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -113,6 +115,11 @@ class TansuBroker:
             process.wait()
         log.info("broker stopped")
 
+    def restart(self) -> None:
+        """Stop and start on the same port: Tansu keeps nothing, every topic is gone."""
+        self.stop()
+        self.start()
+
 
 @dataclass
 class EmbeddedPostgres:
@@ -157,6 +164,7 @@ class Endpoints:
     kafka_bootstrap_servers: str
     database_url: str
     postgres: EmbeddedPostgres | None = None  # set when this stack started PostgreSQL
+    broker: TansuBroker | None = None  # set when this stack started the broker
 
 
 @contextlib.contextmanager
@@ -182,7 +190,7 @@ def embedded_stack(settings: Settings) -> Iterator[Endpoints]:
         if not database:
             postgres = EmbeddedPostgres(settings.data_dir / "pgdata")
             database = postgres.start()
-        yield Endpoints(kafka, database, postgres)
+        yield Endpoints(kafka, database, postgres, broker)
     finally:
         if broker is not None:
             broker.stop()

@@ -110,7 +110,7 @@ SELECT $1, $2, d.p, d.o, d.k, d.v, d.kind, d.field, d.reason
 FROM unnest($3::int[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[], $8::text[],
             $9::text[]) AS d(p, o, k, v, kind, field, reason)
 ON CONFLICT DO NOTHING
-RETURNING 1
+RETURNING kafka_partition, kafka_offset
 """
 
 ADVANCE_CHECKPOINTS = """
@@ -153,8 +153,16 @@ async def apply_batch(
         next_offset = {r["kafka_partition"]: r["next_offset"] for r in rows}
 
         fresh = [d for d in batch.events if d.record.offset >= next_offset[d.record.partition]]
-        dead = [d for d in batch.dead_letters if d.record.offset >= next_offset[d.record.partition]]
-        below = len(batch.events) + len(batch.dead_letters) - len(fresh) - len(dead)
+        below_events = [
+            d for d in batch.events if d.record.offset < next_offset[d.record.partition]
+        ]
+        # Below the checkpoint usually means redelivered. But a recreated topic reuses offsets
+        # (the embedded broker keeps nothing across a restart), so an event the log has never
+        # seen is new whatever its offset; dead letters are keyed by offset and bytes.
+        unknown = await _unknown_events(conn, below_events)
+        fresh = sorted(fresh + unknown, key=lambda d: (d.record.partition, d.record.offset))
+        dead = batch.dead_letters
+        below = len(below_events) - len(unknown)
 
         inserted = await _insert_events(conn, topic, _unique_by_event_id(fresh))
         new = [d for d in _unique_by_event_id(fresh) if d.event.event_id in inserted]
@@ -186,8 +194,10 @@ async def apply_batch(
                 [d.reason for d in dead],
             )
             dead_inserted = len(result)
+            inserted_at = {(r["kafka_partition"], r["kafka_offset"]) for r in result}
             for letter in dead:
-                dead_by_partition[letter.record.partition] += 1
+                if (letter.record.partition, letter.record.offset) in inserted_at:
+                    dead_by_partition[letter.record.partition] += 1
 
         max_offsets = batch.max_offsets()
         await conn.execute(
@@ -209,6 +219,19 @@ async def apply_batch(
         refolded_assets=refolded,
         assets_written=written,
     )
+
+
+async def _unknown_events(conn: Connection, items: list[DecodedEvent]) -> list[DecodedEvent]:
+    if not items:
+        return []
+    known = {
+        r["event_id"]
+        for r in await conn.fetch(
+            "SELECT event_id FROM event_log WHERE event_id = ANY($1::uuid[])",
+            [d.event.event_id for d in items],
+        )
+    }
+    return [d for d in items if d.event.event_id not in known]
 
 
 async def _insert_events(conn: Connection, topic: str, items: list[DecodedEvent]) -> set[UUID]:
@@ -271,11 +294,20 @@ async def reset_checkpoints(
     Safe because the event log, not the offset, decides what counts: re-read events are
     recognised by ``event_id`` as duplicates. Returns the checkpoints that were dropped.
     """
-    rows = await conn.fetch(
-        "DELETE FROM checkpoints WHERE consumer_group = $1 AND topic = $2 "
-        "AND kafka_partition = ANY($3::int[]) RETURNING kafka_partition, next_offset",
-        consumer_group,
-        topic,
-        partitions,
-    )
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT kafka_partition, next_offset FROM checkpoints WHERE consumer_group = $1 "
+            "AND topic = $2 AND kafka_partition = ANY($3::int[]) FOR UPDATE",
+            consumer_group,
+            topic,
+            partitions,
+        )
+        # the counters (applied, duplicates, dead letters) stay: they describe history
+        await conn.execute(
+            "UPDATE checkpoints SET next_offset = 0, updated_at = now() WHERE consumer_group = $1"
+            " AND topic = $2 AND kafka_partition = ANY($3::int[])",
+            consumer_group,
+            topic,
+            partitions,
+        )
     return {r["kafka_partition"]: r["next_offset"] for r in rows}

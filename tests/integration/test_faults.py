@@ -98,3 +98,29 @@ async def test_out_of_order_events_of_one_asset_and_duplicates_at_new_offsets(
     assert await totals(env) == (500, 100, 0)
     await _assert_checkpoints_exact(env, last)
     await assert_projection_is_fold_of(env, objects)
+
+
+async def test_broker_restarted_under_a_running_worker(env: StackEnv) -> None:
+    """The embedded broker keeps nothing across a restart. What holds: events already applied
+    stay in PostgreSQL, and the running worker recovers without manual steps - the topic is
+    created again (as `up` and producers do), its stale checkpoints are reset, and new events
+    are applied exactly once."""
+    from streams.topics import ensure_topics
+
+    if env.stack is None or env.stack.broker is None:
+        pytest.skip("needs the embedded broker, which the test can restart")
+    before = fleet(assets=100, events_per_asset=5, seed=55)
+    worker = env.worker()
+    last = await produce(env, [as_record(o) for o in before])
+    await wait_until_applied(env, last)
+
+    await asyncio.to_thread(env.stack.broker.restart)
+    await ensure_topics(env.kafka, {env.settings.topic: 4, env.settings.dead_letter_topic: 1})
+    after = fleet(assets=60, events_per_asset=5, seed=56)
+    for o in after:  # other assets than before
+        o["asset_id"] = "after-" + o["asset_id"]
+    await produce(env, [as_record(o) for o in after])
+    await wait_for_totals(env, 800, timeout_s=180)
+    assert await totals(env) == (800, 0, 0)
+    await assert_projection_is_fold_of(env, before + after)
+    assert worker.process is not None and worker.process.poll() is None, "worker kept running"
