@@ -124,3 +124,33 @@ async def test_broker_restarted_under_a_running_worker(env: StackEnv) -> None:
     assert await totals(env) == (800, 0, 0)
     await assert_projection_is_fold_of(env, before + after)
     assert worker.process is not None and worker.process.poll() is None, "worker kept running"
+
+
+async def test_worker_killed_during_a_rebalance(env: StackEnv) -> None:
+    """A second worker joins (the group rebalances; Tansu holds JoinGroup for half the 10 s
+    session) and the first is SIGKILLed in the middle of it, while events keep coming."""
+    objects = fleet(assets=300, events_per_asset=15, seed=57)
+    first = env.worker("first")
+    last = await produce(env, [as_record(o) for o in objects[:1500]])
+    await wait_for_totals(env, 500)
+
+    async def trickle() -> dict[int, int]:
+        seen: dict[int, int] = {}
+        rest = objects[1500:]
+        for i in range(0, len(rest), 300):  # ten chunks over about five seconds
+            seen = merge_offsets(
+                seen, await produce(env, [as_record(o) for o in rest[i : i + 300]])
+            )
+            await asyncio.sleep(0.5)
+        return seen
+
+    producing = asyncio.create_task(trickle())
+    env.worker("second")
+    await asyncio.sleep(2.5)  # the rebalance is under way
+    first.kill()
+    last = merge_offsets(last, await producing)
+    await wait_until_applied(env, last, timeout_s=180)
+    applied, _, dead = await totals(env)
+    assert (applied, dead) == (4500, 0)
+    await _assert_checkpoints_exact(env, last)
+    await assert_projection_is_fold_of(env, objects)
