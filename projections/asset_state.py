@@ -15,7 +15,7 @@ state. No I/O here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -132,19 +132,32 @@ def _certified_on(event: Purchased) -> tuple[str, ...]:
     )
 
 
-def _anomaly(state: AssetState, event: LifecycleEvent, kind: AnomalyKind) -> AssetState:
+_FIELD_NAMES = tuple(f.name for f in fields(AssetState))
+Changes = dict[str, Any]
+
+
+def _with(state: AssetState, changes: Changes) -> AssetState:
+    """``dataclasses.replace`` without its per-call overhead: the fold's hot path (one copy per
+    event, profiled at a third of the writer's CPU with ``replace``)."""
+    new = object.__new__(AssetState)
+    set_field = object.__setattr__
+    for name in _FIELD_NAMES:
+        set_field(new, name, changes[name] if name in changes else getattr(state, name))
+    return new
+
+
+def _anomaly(state: AssetState, event: LifecycleEvent, kind: AnomalyKind) -> Changes:
     found = Anomaly(str(event.event_id), event.event_type, event.occurred_at, kind)
-    return replace(
-        state,
-        anomaly_count=state.anomaly_count + 1,
-        anomalies=(*state.anomalies, found)[-MAX_ANOMALIES_KEPT:],
-    )
+    return {
+        "anomaly_count": state.anomaly_count + 1,
+        "anomalies": (*state.anomalies, found)[-MAX_ANOMALIES_KEPT:],
+    }
 
 
-def _end_of_use(state: AssetState, event: LifecycleEvent, reason: str) -> AssetState:
+def _end_of_use(state: AssetState, event: LifecycleEvent, reason: str) -> Changes:
     if state.ended_at is not None:
-        return state
-    return replace(state, ended_at=event.occurred_at, end_reason=reason)
+        return {}
+    return {"ended_at": event.occurred_at, "end_reason": reason}
 
 
 def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
@@ -156,8 +169,12 @@ def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
             incomplete_history=not isinstance(event, Purchased),
             first_occurred_at=event.occurred_at,
         )
-    state = replace(state, event_count=state.event_count + 1, last_key=event_key(event))
+    changes: Changes = {"event_count": state.event_count + 1, "last_key": event_key(event)}
+    changes.update(_changes(state, event))
+    return _with(state, changes)
 
+
+def _changes(state: AssetState, event: LifecycleEvent) -> Changes:
     if state.status is Status.RECYCLED:
         return _anomaly(state, event, AnomalyKind.AFTER_RECYCLED)
 
@@ -167,65 +184,60 @@ def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
         if state.purchased_at is not None:
             return _anomaly(state, event, AnomalyKind.REPEATED_PURCHASE)
         p = event.payload
-        return replace(
-            state,
-            status=state.status or Status.IN_USE,
-            category=p.category.value,
-            manufacturer=p.manufacturer,
-            model=p.model,
-            serial=p.serial,
-            supplier=p.supplier,
-            condition=p.condition.value,
-            org_unit=state.org_unit if state.status else p.org_unit,
-            purchase_org_unit=p.org_unit,
-            purchased_at=event.occurred_at,
-            certifications=_certified_on(event),
-            product_carbon_footprint_kg_co2e=p.product_carbon_footprint_kg_co2e,
-            weight_kg=p.weight_kg if p.weight_kg is not None else state.weight_kg,
-        )
+        return {
+            "status": state.status or Status.IN_USE,
+            "category": p.category.value,
+            "manufacturer": p.manufacturer,
+            "model": p.model,
+            "serial": p.serial,
+            "supplier": p.supplier,
+            "condition": p.condition.value,
+            "org_unit": state.org_unit if state.status else p.org_unit,
+            "purchase_org_unit": p.org_unit,
+            "purchased_at": event.occurred_at,
+            "certifications": _certified_on(event),
+            "product_carbon_footprint_kg_co2e": p.product_carbon_footprint_kg_co2e,
+            "weight_kg": p.weight_kg if p.weight_kg is not None else state.weight_kg,
+        }
     if isinstance(event, Repaired):
         if ended:
             return _anomaly(state, event, AnomalyKind.AFTER_END_OF_USE)
-        return replace(state, status=Status.IN_USE, repair_count=state.repair_count + 1)
+        return {"status": Status.IN_USE, "repair_count": state.repair_count + 1}
     if isinstance(event, Redeployed):
         if ended:
             return _anomaly(state, event, AnomalyKind.AFTER_END_OF_USE)
-        return replace(
-            state,
-            status=Status.IN_USE,
-            org_unit=event.payload.to_org_unit,
-            redeploy_count=state.redeploy_count + 1,
-        )
+        return {
+            "status": Status.IN_USE,
+            "org_unit": event.payload.to_org_unit,
+            "redeploy_count": state.redeploy_count + 1,
+        }
     if isinstance(event, TakenBack):
-        state = _end_of_use(state, event, f"taken_back:{event.payload.channel.value}")
-        return replace(
-            state,
-            status=Status.TAKEN_BACK,
-            taken_back_at=state.taken_back_at or event.occurred_at,
-        )
+        return {
+            **_end_of_use(state, event, f"taken_back:{event.payload.channel.value}"),
+            "status": Status.TAKEN_BACK,
+            "taken_back_at": state.taken_back_at or event.occurred_at,
+        }
     if isinstance(event, Refurbished):
         # Refurbished while still the organisation's is an internal refurbishment: still in use.
         outside = ended or state.status is None
-        return replace(
-            state,
-            status=Status.REFURBISHED if outside else Status.IN_USE,
-            refurbish_count=state.refurbish_count + 1,
-            refurbished_at=event.occurred_at,
-            second_life_at=state.second_life_at
+        return {
+            "status": Status.REFURBISHED if outside else Status.IN_USE,
+            "refurbish_count": state.refurbish_count + 1,
+            "refurbished_at": event.occurred_at,
+            "second_life_at": state.second_life_at
             or (event.occurred_at if outside and state.ended_at is not None else None),
-            refurbishment_footprint_kg_co2e=event.payload.refurbishment_footprint_kg_co2e,
-        )
+            "refurbishment_footprint_kg_co2e": event.payload.refurbishment_footprint_kg_co2e,
+        }
     if isinstance(event, Recycled):
-        state = _end_of_use(state, event, "recycled")
-        return replace(
-            state,
-            status=Status.RECYCLED,
-            recycled_at=event.occurred_at,
-            recycled_inside_eu_eea=event.payload.inside_eu_eea,
-            weight_kg=event.payload.weight_kg
+        return {
+            **_end_of_use(state, event, "recycled"),
+            "status": Status.RECYCLED,
+            "recycled_at": event.occurred_at,
+            "recycled_inside_eu_eea": event.payload.inside_eu_eea,
+            "weight_kg": event.payload.weight_kg
             if event.payload.weight_kg is not None
             else state.weight_kg,
-        )
+        }
     raise TypeError(f"unknown event type {type(event).__name__}")  # pragma: no cover
 
 
