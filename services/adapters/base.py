@@ -23,8 +23,24 @@ class AdapterInputError(ValueError):
 class Mapping:
     """Canonical event objects (still to be validated) and the changes that map to none."""
 
+    vendor: str
+    tenant_id: str
+    asset_id: str
     events: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+
+    def emit(self, kind: str, payload: dict[str, Any], *, at: datetime, change_id: str) -> None:
+        self.events.append(
+            event_object(
+                vendor=self.vendor,
+                tenant_id=self.tenant_id,
+                asset_id=self.asset_id,
+                kind=kind,
+                occurred_at=at,
+                change_id=change_id,
+                payload=payload,
+            )
+        )
 
 
 def event_object(

@@ -26,7 +26,6 @@ from services.adapters.base import (
     Mapping,
     category_of,
     display,
-    event_object,
     money,
     parse_time,
     required,
@@ -44,20 +43,10 @@ def map_webhook(tenant_id: str, hook: dict[str, Any]) -> Mapping:
     previous = hook.get("previous") or {}
     asset_id = display(item.get("serial")) or f"{itemtype}-{required(item, 'id', 'item.')}"
     when = parse_time(item.get("date_mod") or item.get("date_creation"), "item.date_mod")
-    out = Mapping()
+    out = Mapping(VENDOR, tenant_id, asset_id)
 
     def emit(kind: str, payload: dict[str, Any], at: Any = None) -> None:
-        out.events.append(
-            event_object(
-                vendor=VENDOR,
-                tenant_id=tenant_id,
-                asset_id=asset_id,
-                kind=kind,
-                occurred_at=at or when,
-                change_id=f"{event}@{when.isoformat()}",
-                payload=payload,
-            )
-        )
+        out.emit(kind, payload, at=at or when, change_id=f"{event}@{when.isoformat()}")
 
     status = (display(item.get("status")) or "").lower()
     before = (display(previous.get("status")) or "").lower()

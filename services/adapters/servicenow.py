@@ -37,7 +37,6 @@ from services.adapters.base import (
     Mapping,
     category_of,
     display,
-    event_object,
     money,
     parse_time,
     required,
@@ -91,20 +90,10 @@ def map_change(tenant_id: str, change: dict[str, Any]) -> Mapping:
     before, after = _status(previous), _status(current)
     if after is None:
         raise AdapterInputError("current.install_status", "is required")
-    out = Mapping()
+    out = Mapping(VENDOR, tenant_id, asset_id)
 
     def emit(kind: str, payload: dict[str, Any], at: Any = None) -> None:
-        out.events.append(
-            event_object(
-                vendor=VENDOR,
-                tenant_id=tenant_id,
-                asset_id=asset_id,
-                kind=kind,
-                occurred_at=at or when,
-                change_id=f"{sys_id}@{when.isoformat()}",
-                payload=payload,
-            )
-        )
+        out.emit(kind, payload, at=at or when, change_id=f"{sys_id}@{when.isoformat()}")
 
     transition = f"{_name(before)} -> {_name(after)}"
     if before in (None, ON_ORDER, IN_TRANSIT) and after in (IN_USE, IN_STOCK):

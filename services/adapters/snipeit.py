@@ -30,7 +30,6 @@ from services.adapters.base import (
     Mapping,
     category_of,
     display,
-    event_object,
     money,
     parse_time,
     required,
@@ -66,20 +65,10 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
         or display(asset.get("asset_tag"))
         or str(required(asset, "id", "asset."))
     )
-    out = Mapping()
+    out = Mapping(VENDOR, tenant_id, asset_id)
 
     def emit(kind: str, when: Any, change_id: str, payload: dict[str, Any]) -> None:
-        out.events.append(
-            event_object(
-                vendor=VENDOR,
-                tenant_id=tenant_id,
-                asset_id=asset_id,
-                kind=kind,
-                occurred_at=when,
-                change_id=change_id,
-                payload=payload,
-            )
-        )
+        out.emit(kind, payload, at=when, change_id=change_id)
 
     if "maintenance" in entry:
         m = entry["maintenance"]
