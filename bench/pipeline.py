@@ -8,7 +8,10 @@ multi-year histories) produced once to a topic, then:
 - (a) baseline: a minimal aiokafka ``getmany`` loop feeding the same decode -> fold -> one
   PostgreSQL transaction per batch (``projections.writer.apply_batch``) into a fresh database;
 - (b) ``kretslopp worker`` (Faust) end to end into another fresh database, peak RSS sampled;
-- rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log.
+- rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log;
+- freshness: with a worker running, events produced at a steady rate (default 2,000/s); the
+  delay from each send to the PostgreSQL transaction that applied it (``recorded_at``, the
+  same transaction that moves the KPI rows), p50 / p99.
 
 Prints events/s for each and the ratio b/a. Uses the embedded stack unless
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set. Asserts nothing.
@@ -152,6 +155,69 @@ async def _applied(dsn: str, group: str) -> int:
         await conn.close()
 
 
+async def freshness(
+    settings: Settings, dsn: str, rate: int, seconds: int
+) -> tuple[float, float, int]:
+    """p50 and p99 seconds from send to the committed batch, at a steady produce rate."""
+    kafka = settings.kafka_bootstrap_servers
+    assert kafka
+    topic = settings.topic + "-fresh"
+    await ensure_topics(kafka, {topic: 8})
+    fresh = replace(settings, topic=topic, database_url=dsn, consumer_group="bench-fresh")
+    process = subprocess.Popen(  # noqa: ASYNC220 - starts the worker and returns at once
+        [sys.executable, "-m", "services.cli", "worker"],
+        env=fresh.child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sent_at: dict[str, float] = {}
+    try:
+        objects = generate(
+            rate * seconds // 8 + 100, seed=99, repairs_per_year=2.0, redeploys_per_year=0.6
+        )[: rate * seconds]
+        async with kafka_producer(kafka) as producer:
+            await producer.send_and_wait(topic, b"warm-up: not an event")  # join, then go
+            await _wait_applied(dsn, "bench-fresh", 1)
+            tick = 0.05
+            per_tick = max(1, int(rate * tick))
+            started = time.perf_counter()
+            for i in range(0, len(objects), per_tick):
+                for o in objects[i : i + per_tick]:
+                    sent_at[o["event_id"]] = time.time()
+                    await producer.send(
+                        topic, orjson.dumps(o), key=key_for(o["tenant_id"], o["asset_id"])
+                    )
+                await producer.flush()
+                ahead = started + (i + per_tick) / rate - time.perf_counter()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await _wait_applied(dsn, "bench-fresh", len(objects) + 1)
+    finally:
+        process.terminate()
+        process.wait(30)
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT event_id::text, recorded_at FROM event_log")
+    finally:
+        await conn.close()
+    delays = sorted(
+        r["recorded_at"].timestamp() - sent_at[r["event_id"]]
+        for r in rows
+        if r["event_id"] in sent_at
+    )
+    return delays[len(delays) // 2], delays[int(len(delays) * 0.99)], len(delays)
+
+
+async def _wait_applied(dsn: str, group: str, count: int, timeout_s: float = 600) -> None:
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        if await _applied(dsn, group) >= count:
+            return
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{group}: fewer than {count} records processed in time")
+        await asyncio.sleep(0.2)
+
+
 async def create_databases(dsn: str, names: list[str]) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -166,6 +232,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=2000, help="records per batch, both sides")
+    parser.add_argument("--rate", type=int, default=2000, help="events/s for the freshness run")
+    parser.add_argument("--seconds", type=int, default=20, help="length of the freshness run")
     args = parser.parse_args()
     console = Console()
     settings = Settings.from_env()
@@ -178,7 +246,7 @@ def main() -> int:
     )
     with embedded_stack(settings) as ep:
         settings = settings.with_endpoints(ep.kafka_bootstrap_servers, ep.database_url)
-        asyncio.run(create_databases(ep.database_url, ["bench_a", "bench_b"]))
+        asyncio.run(create_databases(ep.database_url, ["bench_a", "bench_b", "bench_c"]))
         sent, produce_s = asyncio.run(
             produce_dataset(ep.kafka_bootstrap_servers, settings.topic, args.events)
         )
@@ -203,6 +271,9 @@ def main() -> int:
             return time.perf_counter() - t0
 
         rebuild_s = asyncio.run(run_rebuild())
+        p50, p99, measured = asyncio.run(
+            freshness(settings, _db(ep.database_url, "bench_c"), args.rate, args.seconds)
+        )
     table = Table(title=f"Kafka -> PostgreSQL, {sent} events, batches of {args.batch}")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -213,6 +284,8 @@ def main() -> int:
     table.add_row("(b) worker peak RSS, MB", f"{rss:.0f}")
     table.add_row("rebuild from the event log, events/s", f"{sent / rebuild_s:,.0f}")
     table.add_row("produce (acks=all), events/s", f"{sent / produce_s:,.0f}")
+    table.add_row(f"freshness at {args.rate}/s, p50 s ({measured} events)", f"{p50:.3f}")
+    table.add_row(f"freshness at {args.rate}/s, p99 s", f"{p99:.3f}")
     console.print(table)
     return 0
 
