@@ -1,6 +1,8 @@
-"""Read API over HTTP (FastAPI, OpenAPI document at ``/openapi.json``, docs at ``/docs``).
+"""The HTTP API (FastAPI; OpenAPI document at ``/openapi.json``, docs at ``/docs``): the ingest
+gateway and adapters (``services/gateway.py``) and the read endpoints below.
 
-Reads only PostgreSQL. Field names carry their units (``_kg_co2e``, ``_kg``).
+Reads come from PostgreSQL only (``/v1/status`` also asks Kafka for high-water marks). Field
+names carry their units (``_kg_co2e``, ``_kg``, ``_years``, ``_share`` in 0..1).
 """
 
 from __future__ import annotations
