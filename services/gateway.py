@@ -120,6 +120,14 @@ def error_response(exc: SubmissionError) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content={"detail": exc.message, "errors": []})
 
 
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, unknown or revoked API key"},
+    403: {"description": "The API key belongs to another tenant"},
+    413: {"model": Rejected, "description": "Body or batch too large"},
+    503: {"model": Rejected, "description": "Broker unavailable; retry"},
+}
+
+
 def gateway_router(publisher: Publisher) -> APIRouter:
     router = APIRouter(tags=["ingest"])
 
@@ -129,12 +137,9 @@ def gateway_router(publisher: Publisher) -> APIRouter:
         response_model=Accepted,
         openapi_extra={"requestBody": EVENT_BODY_DOC},
         responses={
+            **COMMON_RESPONSES,
             400: {"model": Rejected, "description": "Body is not JSON"},
-            401: {"description": "Missing, unknown or revoked API key"},
-            403: {"description": "The API key belongs to another tenant"},
-            413: {"model": Rejected, "description": "Body or batch too large"},
             422: {"model": Rejected, "description": "Invalid events; each one named"},
-            503: {"model": Rejected, "description": "Broker unavailable; retry"},
         },
     )
     async def post_events(tenant_id: str, request: Request, key: TenantCaller) -> Any:
@@ -152,12 +157,9 @@ def gateway_router(publisher: Publisher) -> APIRouter:
         status_code=202,
         response_model=AdapterAccepted,
         responses={
+            **COMMON_RESPONSES,
             200: {"model": AdapterAccepted, "description": "Understood; nothing to map"},
-            401: {"description": "Missing, unknown or revoked API key"},
-            403: {"description": "The API key belongs to another tenant"},
-            413: {"model": Rejected, "description": "Body or batch too large"},
             422: {"model": Rejected, "description": "A payload is not what the tool sends"},
-            503: {"model": Rejected, "description": "Broker unavailable; retry"},
         },
     )
     async def post_tool_payloads(

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from events.models import LifecycleEvent
 from infra.settings import Settings
+from services.chunked_send import send_in_chunks
 from services.publisher import Publisher
 from services.register_import import RowError, csv_rows, events_for_row, jsonl_rows
 from streams.topics import ensure_topics
@@ -53,18 +53,9 @@ def run_import(settings: Settings, path: Path, *, tenant: str, source: str, fmt:
         await ensure_topics(kafka, {settings.topic: settings.partitions})
         publisher = Publisher(kafka, settings.topic)
         try:
-            with Progress(
-                "importing",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            ) as progress:
-                task = progress.add_task("events", total=len(report.events))
-                for start in range(0, len(report.events), 2000):
-                    chunk = report.events[start : start + 2000]
-                    await publisher.publish(chunk)
-                    progress.update(task, advance=len(chunk))
+            await send_in_chunks(
+                report.events, publisher.publish, label="importing", console=console
+            )
         finally:
             await publisher.close()
 

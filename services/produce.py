@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from events.codec import InvalidEvent, decode, key_for
 from infra.settings import Settings
+from services.chunked_send import send_in_chunks
 from streams.producer import KeyValue, kafka_producer, send_all
 from streams.topics import ensure_topics
 
@@ -76,22 +76,13 @@ def run_produce(settings: Settings, path: Path, *, raw: bool) -> int:
 
     async def send() -> int:
         await ensure_topics(kafka, {settings.topic: settings.partitions})
-        sent = 0
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("producing", total=len(found.records))
-            async with kafka_producer(kafka) as producer:
-                step = 2000
-                for start in range(0, len(found.records), step):
-                    chunk = found.records[start : start + step]
-                    sent += await send_all(producer, settings.topic, chunk)
-                    progress.update(task, advance=len(chunk))
-        return sent
+        async with kafka_producer(kafka) as producer:
+
+            async def send_chunk(part: Sequence[KeyValue]) -> int:
+                return await send_all(producer, settings.topic, part)
+
+            await send_in_chunks(found.records, send_chunk, label="producing", console=console)
+        return len(found.records)
 
     sent = asyncio.run(send())
     console.print(f"sent {sent} event(s) to {settings.topic}")

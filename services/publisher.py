@@ -4,6 +4,7 @@ and imports. The producer starts on first use, so a read-only API needs no broke
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
@@ -32,7 +33,7 @@ class Publisher:
                 self._producer = producer
             return self._producer
 
-    async def publish(self, events: list[LifecycleEvent]) -> None:
+    async def publish(self, events: Sequence[LifecycleEvent]) -> None:
         """Returns once the broker has acknowledged every event; raises if it did not."""
         producer = await self._started()
         futures = [

@@ -284,3 +284,17 @@ async def write_directly(
         await apply_batch(conn, "g", "t", prepare(records))
     finally:
         await conn.close()
+
+
+async def kretslopp(
+    env: StackEnv, *args: str, settings: Settings | None = None, timeout_s: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line as a user would, in a subprocess, off the event loop."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.cli", *args],
+        env=(settings or env.settings).child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )

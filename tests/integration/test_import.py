@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import random
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.integration.conftest import StackEnv, fetch_all, totals, wait_for_totals
+from tests.integration.conftest import StackEnv, fetch_all, kretslopp, totals, wait_for_totals
 from tests.integration.invariants import assert_kpis_are_one_pass
 
 COLUMNS = [
@@ -65,23 +63,13 @@ def _register(path: Path, rows: int, seed: int = 1) -> int:
     return events
 
 
-def _import(env: StackEnv, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "import", str(path), "--tenant", "kommun"],
-        env=env.settings.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 async def test_same_register_imported_twice_gives_identical_projections(
     env: StackEnv, tmp_path: Path
 ) -> None:
     path = tmp_path / "register.csv"
     expected_events = _register(path, 10_000)
     env.worker()
-    first = await asyncio.to_thread(_import, env, path)
+    first = await kretslopp(env, "import", str(path), "--tenant", "kommun")
     assert first.returncode == 0, first.stderr
     assert f"10000 row(s) read, 10000 imported as {expected_events} event(s)" in first.stderr
     await wait_for_totals(env, expected_events)
@@ -89,7 +77,7 @@ async def test_same_register_imported_twice_gives_identical_projections(
     kpis_before = await fetch_all(env.dsn, "SELECT * FROM kpi_monthly ORDER BY 1, 2, 3, 4, 5")
     assert len(before) == 10_000
 
-    second = await asyncio.to_thread(_import, env, path)
+    second = await kretslopp(env, "import", str(path), "--tenant", "kommun")
     assert second.returncode == 0
     for _ in range(600):
         if (await totals(env))[1] >= expected_events:
@@ -117,7 +105,7 @@ async def test_bad_rows_are_reported_by_line_and_good_rows_land(
         "B3,2022-01-10,laptop,L,M,Atea,new,,1.2,it,2025-01-01,resale,,,\n"
     )
     env.worker()
-    result = await asyncio.to_thread(_import, env, path)
+    result = await kretslopp(env, "import", str(path), "--tenant", "kommun")
     assert result.returncode == 2
     assert "5 row(s) read, 2 imported as 3 event(s)" in result.stderr
     assert "line 3: purchase_date" in result.stderr

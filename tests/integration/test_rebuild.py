@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
+from dataclasses import replace
 
 from tests.factories import as_record, fleet
-from tests.integration.conftest import StackEnv, fetch_all, produce, wait_until_applied
+from tests.integration.conftest import (
+    StackEnv,
+    fetch_all,
+    kretslopp,
+    produce,
+    wait_until_applied,
+)
 from tests.integration.invariants import assert_projection_is_fold_of, stored_kpis
-
-
-def _rebuild(env: StackEnv) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "rebuild"],
-        env=env.settings.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 async def test_rebuild_equals_live_and_swaps_while_the_worker_runs(env: StackEnv) -> None:
@@ -30,7 +25,7 @@ async def test_rebuild_equals_live_and_swaps_while_the_worker_runs(env: StackEnv
     live = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
     live_kpis = await stored_kpis(env.dsn)  # all-zero rows left by subtraction ignored
 
-    quiet = await asyncio.to_thread(_rebuild, env)
+    quiet = await kretslopp(env, "rebuild")
     assert quiet.returncode == 0, quiet.stderr
     assert "from 2400 event(s)" in quiet.stderr
     ignore = {"updated_at"}
@@ -42,7 +37,7 @@ async def test_rebuild_equals_live_and_swaps_while_the_worker_runs(env: StackEnv
 
     # now rebuild while more events stream in and the worker applies them
     producing = asyncio.create_task(produce(env, [as_record(o) for o in rest]))
-    busy = await asyncio.to_thread(_rebuild, env)
+    busy = await kretslopp(env, "rebuild")
     assert busy.returncode == 0, busy.stderr
     last_rest = await producing
     await wait_until_applied(env, {p: max(last.get(p, -1), o) for p, o in last_rest.items()})
@@ -64,17 +59,9 @@ async def test_replay_into_a_fresh_database_equals_the_live_projections(env: Sta
     admin = await asyncpg.connect(database_url(env.dsn, "postgres"))
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    replay_env = env.settings.child_env()
-    replay_env["DATABASE_URL"] = database_url(env.dsn, name)
+    into_fresh = replace(env.settings, database_url=database_url(env.dsn, name))
     try:
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "services.cli", "replay", "--group", "replay-check"],
-            env=replay_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = await kretslopp(env, "replay", "--group", "replay-check", settings=into_fresh)
         assert result.returncode == 0, result.stderr
         assert "800 applied, 0 duplicates, 0 dead letters" in result.stderr
         replayed = await fetch_all(

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import orjson
 
 from projections.database import connect
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv, write_directly
-
-
-def _cli(env: StackEnv, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "report", *args],
-        env=env.settings.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.integration.conftest import StackEnv, kretslopp, write_directly
 
 
 def at(text: str) -> datetime:
@@ -47,27 +34,27 @@ async def test_as_of_report_is_reproducible_and_restatement_names_the_late_event
     finally:
         await conn.close()
 
-    closed = await asyncio.to_thread(
-        _cli, env, "csrd", "--tenant", "k", "--year", "2025", "--as-of", "2026-01-31"
+    closed = await kretslopp(
+        env, "report", "csrd", "--tenant", "k", "--year", "2025", "--as-of", "2026-01-31"
     )
     assert closed.returncode == 0, closed.stderr
     late = event_dict("recycled", tenant="k", asset="a", at=at("2025-12-20"), inside_eu_eea=True)
     await write_directly(env, [late], 10)  # recorded now, long after the as-of date
 
-    again = await asyncio.to_thread(
-        _cli, env, "csrd", "--tenant", "k", "--year", "2025", "--as-of", "2026-01-31"
+    again = await kretslopp(
+        env, "report", "csrd", "--tenant", "k", "--year", "2025", "--as-of", "2026-01-31"
     )
     assert again.stdout == closed.stdout  # byte for byte
-    current = await asyncio.to_thread(_cli, env, "csrd", "--tenant", "k", "--year", "2025")
+    current = await kretslopp(env, "report", "csrd", "--tenant", "k", "--year", "2025")
     before, now = orjson.loads(closed.stdout), orjson.loads(current.stdout)
     assert before["e5_5_resource_outflows"]["devices_out"] == 1
     assert now["e5_5_resource_outflows"]["devices_out"] == 2
     assert now["e5_5_resource_outflows"]["routes"]["recycling"]["devices"] == 1
 
     today = datetime.now(UTC).date().isoformat()
-    restated = await asyncio.to_thread(
-        _cli,
+    restated = await kretslopp(
         env,
+        "report",
         "restatement",
         "--tenant",
         "k",
@@ -104,12 +91,10 @@ async def test_json_csv_and_markdown_carry_the_same_numbers(env: StackEnv) -> No
         0,
     )
     as_json = orjson.loads(
-        (await asyncio.to_thread(_cli, env, "csrd", "--tenant", "k", "--year", "2025")).stdout
+        (await kretslopp(env, "report", "csrd", "--tenant", "k", "--year", "2025")).stdout
     )
     as_csv = (
-        await asyncio.to_thread(
-            _cli, env, "csrd", "--tenant", "k", "--year", "2025", "--format", "csv"
-        )
+        await kretslopp(env, "report", "csrd", "--tenant", "k", "--year", "2025", "--format", "csv")
     ).stdout
     rows = {r["datapoint"]: r["value"] for r in csv.DictReader(io.StringIO(as_csv))}
 
@@ -134,22 +119,20 @@ async def test_json_csv_and_markdown_carry_the_same_numbers(env: StackEnv) -> No
     assert as_json["e1_6_gross_scope3"]["gross_t_co2e"] == 0.6 + 0.723  # 3x200 + 3x241 kg
     assert as_json["e5_4_resource_inflows"]["weight_in_kg"] == 12.0
     md = (
-        await asyncio.to_thread(
-            _cli, env, "csrd", "--tenant", "k", "--year", "2025", "--format", "md"
-        )
+        await kretslopp(env, "report", "csrd", "--tenant", "k", "--year", "2025", "--format", "md")
     ).stdout
     assert "| devices_in | 6 |" in md
     assert "| gross_t_co2e | 1.323 |" in md
 
     scorecard = orjson.loads(
-        (await asyncio.to_thread(_cli, env, "suppliers", "--tenant", "k", "--year", "2025")).stdout
+        (await kretslopp(env, "report", "suppliers", "--tenant", "k", "--year", "2025")).stdout
     )
     assert set(scorecard["suppliers"]) == {"Atea", "Dustin"}
     assert scorecard["suppliers"]["Atea"]["purchases"] == 3
     assert scorecard["suppliers"]["Dustin"]["certification_share"] == 0.0
 
-    bad = await asyncio.to_thread(
-        _cli, env, "csrd", "--tenant", "k", "--year", "2025", "--as-of", "31/01/2026"
+    bad = await kretslopp(
+        env, "report", "csrd", "--tenant", "k", "--year", "2025", "--as-of", "31/01/2026"
     )
     assert bad.returncode != 0
     assert "not a date" in bad.stderr
