@@ -72,13 +72,15 @@ async def produce_dataset(kafka: str, topic: str, events: int) -> tuple[int, flo
     return sent, time.perf_counter() - started
 
 
-async def baseline(kafka: str, topic: str, dsn: str, total: int, batch: int) -> float:
+async def baseline(
+    kafka: str, topic: str, dsn: str, total: int, batch: int, group: str = "bench-baseline"
+) -> float:
     conn = await connect(dsn)
     await migrate(conn)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=kafka,
-        group_id="bench-baseline",
+        group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=batch,
@@ -98,7 +100,7 @@ async def baseline(kafka: str, topic: str, dsn: str, total: int, batch: int) -> 
             if not records:
                 continue
             started = started or time.perf_counter()
-            await apply_batch(conn, "bench-baseline", topic, prepare(records))
+            await apply_batch(conn, group, topic, prepare(records))
             await consumer.commit()
             done += len(records)
     finally:

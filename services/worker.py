@@ -6,6 +6,7 @@ import asyncio
 
 import faust
 
+from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from infra.structured_logging import configure
 from streams.app import create_app
@@ -20,5 +21,6 @@ def run_worker(settings: Settings) -> None:
     )
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
+    tune_for_throughput()
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()

@@ -16,8 +16,10 @@ import structlog
 
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
+from streams.delivery import EagerDeliveryTransport
 from streams.projector import Projector
 from streams.watermarks import high_watermarks
+from streams.write_ahead import WriteAhead
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +78,13 @@ class CheckpointAgent(faust.Agent):
         )
 
 
+class KretsloppApp(faust.App):
+    """A Faust app whose consumer hands records to the stream eagerly (``streams.delivery``)."""
+
+    def _new_transport(self) -> Any:
+        return EagerDeliveryTransport(self.conf.broker_consumer, self)
+
+
 def broker_urls(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{host.strip()}" for host in bootstrap_servers.split(","))
 
@@ -83,7 +92,7 @@ def broker_urls(bootstrap_servers: str) -> str:
 def create_app(settings: Settings) -> faust.App:
     kafka, _ = settings.require_endpoints()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = KretsloppApp(
         settings.consumer_group,
         broker=broker_urls(kafka),
         processing_guarantee="at_least_once",
@@ -143,16 +152,17 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(lifecycle, concurrency=1)
     async def project(stream: Any) -> None:
         await projector.start()
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
-            records = [
-                SourceRecord(
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    key=e.message.key,
-                    value=e.message.value,
-                )
-                for e in events
-            ]
-            await projector.handle(records)
+        async with WriteAhead(projector.handle, depth=1) as writer:
+            async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+                records = [
+                    SourceRecord(
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        key=e.message.key,
+                        value=e.message.value,
+                    )
+                    for e in events
+                ]
+                await writer.put(records)
 
     return app
