@@ -38,6 +38,7 @@ from services.api_keys import create_key
 from services.sample_fleet import generate
 
 CHUNK_DEVICES = 5000
+BASELINE = "baseline: GET /health"
 
 
 async def api_key(dsn: str, tenant: str) -> str:
@@ -103,6 +104,60 @@ async def measure(
     return timings
 
 
+def read_paths(tenant: str) -> dict[str, str]:
+    """The endpoints timed, the first being the baseline."""
+    return {
+        BASELINE: "/health",
+        "kpis, one year": f"/v1/tenants/{tenant}/kpis?from=2025-01&to=2025-12",
+        "kpis, 2019-2026 by category": f"/v1/tenants/{tenant}/kpis?from=2019-01&to=2026-12"
+        "&group_by=category",
+        "kpis, by supplier x month": f"/v1/tenants/{tenant}/kpis?from=2024-01&to=2025-12"
+        "&group_by=supplier&group_by=month",
+        "fleet overview": f"/v1/tenants/{tenant}/fleet",
+        "asset + history": f"/v1/tenants/{tenant}/assets/GOT-000010",
+    }
+
+
+def time_read_api(settings: Settings, dsn: str, requests: int) -> dict[str, list[float]]:
+    """Start ``kretslopp api`` on ``dsn`` and time each read endpoint ``requests`` times."""
+    port = free_port()
+    api_settings = replace(
+        settings, database_url=dsn, kafka_bootstrap_servers="unused:1", api_port=port
+    )
+    api = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "api"],
+        env=api_settings.child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        tenant = "goteborg-kommun"
+        key = asyncio.run(api_key(dsn, tenant))
+        return asyncio.run(measure(base, key, read_paths(tenant), requests))
+    finally:
+        api.terminate()
+        api.wait(10)
+
+
+def latency_rows(timings: dict[str, list[float]]) -> list[tuple[str, str, str, str]]:
+    """(endpoint, p50 ms, p99 ms, p50 / baseline p50) for each endpoint."""
+    baseline = statistics.median(timings[BASELINE])
+    rows = []
+    for name, values in timings.items():
+        p50 = statistics.median(values)
+        rows.append(
+            (name, f"{p50:.1f}", f"{percentile(values, 0.99):.1f}", f"{p50 / baseline:.1f}x")
+        )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--assets", type=int, default=100_000)
@@ -115,60 +170,23 @@ def main() -> int:
     if not dsn:
         postgres = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="kretslopp-bench-")) / "pg")
         dsn = postgres.start()
-    api = None
     try:
         events, seconds = asyncio.run(seed(dsn, args.assets, console))
         console.print(
             f"seeded {args.assets} assets, {events} events in {seconds:.0f} s "
             f"({events / seconds:.0f} events/s through the writer)"
         )
-        port = free_port()
-        api_settings = replace(
-            settings, database_url=dsn, kafka_bootstrap_servers="unused:1", api_port=port
-        )
-        api = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "api"],
-            env=api_settings.child_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        tenant = "goteborg-kommun"
-        paths = {
-            "baseline: GET /health": "/health",
-            "kpis, one year": f"/v1/tenants/{tenant}/kpis?from=2025-01&to=2025-12",
-            "kpis, 2019-2026 by category": f"/v1/tenants/{tenant}/kpis?from=2019-01&to=2026-12"
-            "&group_by=category",
-            "kpis, by supplier x month": f"/v1/tenants/{tenant}/kpis?from=2024-01&to=2025-12"
-            "&group_by=supplier&group_by=month",
-            "fleet overview": f"/v1/tenants/{tenant}/fleet",
-            "asset + history": f"/v1/tenants/{tenant}/assets/GOT-000010",
-        }
-        key = asyncio.run(api_key(dsn, tenant))
-        timings = asyncio.run(measure(base, key, paths, args.requests))
-        baseline = statistics.median(timings["baseline: GET /health"])
+        timings = time_read_api(settings, dsn, args.requests)
         table = Table(
             title=f"read API, {args.assets} assets / {events} events, "
             f"{args.requests} sequential requests each"
         )
         for column in ("endpoint", "p50 ms", "p99 ms", "p50 / baseline p50"):
             table.add_column(column, justify="right")
-        for name, values in timings.items():
-            p50 = statistics.median(values)
-            table.add_row(
-                name, f"{p50:.1f}", f"{percentile(values, 0.99):.1f}", f"{p50 / baseline:.1f}x"
-            )
+        for row in latency_rows(timings):
+            table.add_row(*row)
         console.print(table)
     finally:
-        if api is not None:
-            api.terminate()
-            api.wait(10)
         if postgres is not None:
             postgres.stop()
     return 0

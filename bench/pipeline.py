@@ -1,31 +1,38 @@
-"""Kafka -> PostgreSQL throughput: kretslopp's Faust worker beside the same work without Faust.
+"""The kretslopp benchmark: every figure beside the baseline it ran with, in one run.
 
-    .venv/bin/python -m bench.pipeline [--events 200000]
+    .venv/bin/python -m bench.pipeline [--events 1000000]
 
-One run, one machine, one broker, one deterministic dataset (the sample fleet of two tenants,
-multi-year histories) produced once to a topic, then:
+One machine, one broker, one deterministic dataset (the sample fleet of two tenants,
+multi-year histories, ~10 events per asset, so 1M events is ~100k assets) produced once to a
+topic, then:
 
 - (a) baseline: a minimal aiokafka ``getmany`` loop feeding the same decode -> fold -> one
   PostgreSQL transaction per batch (``projections.writer.apply_batch``) into a fresh database;
-- (b) ``kretslopp worker`` (Faust) end to end into another fresh database, peak RSS sampled;
-- rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log;
-- freshness: with a worker running, events produced at a steady rate (default 2,000/s); the
-  delay from each send to the PostgreSQL transaction that applied it (``recorded_at``, the
-  same transaction that moves the KPI rows), p50 / p99.
+- (b) ``kretslopp worker`` (Faust) end to end into another fresh database; its resident memory
+  sampled every 0.2 s against the number of events applied (peak, and at 25/50/75/100 %);
+- rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log, beside (a);
+- read API p50 / p99 on (b)'s database (``bench.api_latency``), beside ``GET /health``;
+- freshness: a worker on a fresh topic while events are produced at a steady rate (default
+  2,000/s): from each send to the PostgreSQL transaction that applied it (``recorded_at``, the
+  transaction that moves the KPI rows), beside the delay to a plain aiokafka consumer of the
+  same topic (what Kafka alone costs).
 
-Prints events/s for each and the ratio b/a. Uses the embedded stack unless
-KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set. Asserts nothing.
+Uses the embedded stack unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set. Prints figures;
+asserts nothing (tests assert behaviour, this measures it). About 12 minutes at 1M events on
+the 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import asyncpg
@@ -33,10 +40,13 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from bench.api_latency import BASELINE, percentile, time_read_api
 from events.codec import key_for
 from infra.embedded import embedded_stack
+from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
 from projections.database import connect
@@ -110,8 +120,27 @@ async def baseline(
     return time.perf_counter() - started
 
 
-def faust_worker(settings: Settings, dsn: str, total: int) -> tuple[float, float, float]:
-    """(seconds from first applied event to the last, seconds including start-up, peak RSS MB)"""
+@dataclass
+class WorkerRun:
+    seconds: float  # first applied event to the last
+    seconds_with_start: float  # process start to the last applied event
+    rss_mb: list[tuple[int, float]]  # (events applied, resident memory), sampled every 0.2 s
+
+    @property
+    def rss_before_first_event_mb(self) -> float:
+        """Started, joined, nothing applied yet: the worker's own footprint."""
+        return [rss for done, rss in self.rss_mb if done == 0][-1]
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(rss for _, rss in self.rss_mb)
+
+    def rss_at(self, share: float, total: int) -> float:
+        """Resident memory when ``share`` of the events had been applied."""
+        return next((rss for done, rss in self.rss_mb if done >= share * total), self.rss_mb[-1][1])
+
+
+def faust_worker(settings: Settings, dsn: str, total: int) -> WorkerRun:
     worker_settings = replace(settings, database_url=dsn, consumer_group="bench-faust")
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "worker"],
@@ -121,24 +150,30 @@ def faust_worker(settings: Settings, dsn: str, total: int) -> tuple[float, float
     )
     launched = time.perf_counter()
     first_seen = None
-    peak = 0.0
-    try:
-        while True:
-            peak = max(peak, psutil.Process(process.pid).memory_info().rss / 2**20)
-            applied = asyncio.run(_applied(dsn, "bench-faust"))
-            if applied and first_seen is None:
-                first_seen = time.perf_counter()
-            if applied >= total:
-                break
-            if process.poll() is not None:
-                raise RuntimeError("the worker exited")
-            time.sleep(0.2)
-    finally:
-        process.terminate()
-        process.wait(30)
+    samples: list[tuple[int, float]] = []
+    with Progress(
+        "(b) Faust worker", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    ) as progress:
+        task = progress.add_task("events", total=total)
+        try:
+            while True:
+                rss = psutil.Process(process.pid).memory_info().rss / 2**20
+                applied = asyncio.run(_applied(dsn, "bench-faust"))
+                samples.append((applied, rss))
+                progress.update(task, completed=applied)
+                if applied and first_seen is None:
+                    first_seen = time.perf_counter()
+                if applied >= total:
+                    break
+                if process.poll() is not None:
+                    raise RuntimeError("the worker exited")
+                time.sleep(0.2)
+        finally:
+            process.terminate()
+            process.wait(30)
     end = time.perf_counter()
     assert first_seen is not None
-    return end - first_seen, end - launched, peak
+    return WorkerRun(end - first_seen, end - launched, samples)
 
 
 async def _applied(dsn: str, group: str) -> int:
@@ -157,10 +192,14 @@ async def _applied(dsn: str, group: str) -> int:
         await conn.close()
 
 
-async def freshness(
-    settings: Settings, dsn: str, rate: int, seconds: int
-) -> tuple[float, float, int]:
-    """p50 and p99 seconds from send to the committed batch, at a steady produce rate."""
+@dataclass
+class Freshness:
+    worker_s: list[float]  # send -> the PostgreSQL transaction that applied the event
+    transport_s: list[float]  # send -> a plain aiokafka consumer has it (the floor)
+
+
+async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Freshness:
+    """Delays at a steady produce rate: to the KPI rows, and through Kafka alone beside it."""
     kafka = settings.kafka_bootstrap_servers
     assert kafka
     topic = settings.topic + "-fresh"
@@ -173,10 +212,25 @@ async def freshness(
         stderr=subprocess.DEVNULL,
     )
     sent_at: dict[str, float] = {}
+    received_at: dict[str, float] = {}
+    transport = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka,
+        group_id="bench-fresh-transport",
+        auto_offset_reset="earliest",
+    )
+
+    async def receive() -> None:
+        async for message in transport:
+            if message.value and message.value.startswith(b"{"):
+                received_at[orjson.loads(message.value)["event_id"]] = time.time()
+
     try:
         objects = generate(
             rate * seconds // 8 + 100, seed=99, repairs_per_year=2.0, redeploys_per_year=0.6
         )[: rate * seconds]
+        await transport.start()
+        receiving = asyncio.create_task(receive())
         async with kafka_producer(kafka) as producer:
             await producer.send_and_wait(topic, b"warm-up: not an event")  # join, then go
             await _wait_applied(dsn, "bench-fresh", 1)
@@ -194,20 +248,24 @@ async def freshness(
                 if ahead > 0:
                     await asyncio.sleep(ahead)
         await _wait_applied(dsn, "bench-fresh", len(objects) + 1)
+        receiving.cancel()
     finally:
         process.terminate()
         process.wait(30)
+        await transport.stop()
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch("SELECT event_id::text, recorded_at FROM event_log")
     finally:
         await conn.close()
-    delays = sorted(
-        r["recorded_at"].timestamp() - sent_at[r["event_id"]]
-        for r in rows
-        if r["event_id"] in sent_at
+    return Freshness(
+        worker_s=[
+            r["recorded_at"].timestamp() - sent_at[r["event_id"]]
+            for r in rows
+            if r["event_id"] in sent_at
+        ],
+        transport_s=[at - sent_at[e] for e, at in received_at.items() if e in sent_at],
     )
-    return delays[len(delays) // 2], delays[int(len(delays) * 0.99)], len(delays)
 
 
 async def _wait_applied(dsn: str, group: str, count: int, timeout_s: float = 600) -> None:
@@ -230,14 +288,32 @@ async def create_databases(dsn: str, names: list[str]) -> None:
         await conn.close()
 
 
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=2000, help="records per batch, both sides")
     parser.add_argument("--rate", type=int, default=2000, help="events/s for the freshness run")
-    parser.add_argument("--seconds", type=int, default=20, help="length of the freshness run")
+    parser.add_argument("--seconds", type=int, default=30, help="length of the freshness run")
+    parser.add_argument("--requests", type=int, default=200, help="read API requests per endpoint")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    tune_for_throughput()  # the baseline gets the worker's GC settings too
     settings = Settings.from_env()
     settings = replace(
         settings,
@@ -246,13 +322,14 @@ def main() -> int:
         batch_size=args.batch,
         data_dir=Path(tempfile.mkdtemp(prefix="kretslopp-bench-")),
     )
+    console.print(f"machine: {machine()}")
     with embedded_stack(settings) as ep:
         settings = settings.with_endpoints(ep.kafka_bootstrap_servers, ep.database_url)
         asyncio.run(create_databases(ep.database_url, ["bench_a", "bench_b", "bench_c"]))
         sent, produce_s = asyncio.run(
             produce_dataset(ep.kafka_bootstrap_servers, settings.topic, args.events)
         )
-        console.print(f"produced {sent} events in {produce_s:.1f} s")
+        console.print(f"produced {sent:,} events in {produce_s:.1f} s")
         a_s = asyncio.run(
             baseline(
                 ep.kafka_bootstrap_servers,
@@ -263,31 +340,86 @@ def main() -> int:
             )
         )
         console.print(f"(a) baseline done in {a_s:.1f} s")
-        b_s, b_total_s, rss = faust_worker(settings, _db(ep.database_url, "bench_b"), sent)
-        console.print(f"(b) Faust worker done in {b_s:.1f} s")
+        b = faust_worker(settings, _db(ep.database_url, "bench_b"), sent)
+        console.print(f"(b) Faust worker done in {b.seconds:.1f} s")
 
-        async def run_rebuild() -> float:
+        async def run_rebuild() -> tuple[float, int]:
             dsn = _db(ep.database_url, "bench_b")
             t0 = time.perf_counter()
             await rebuild(lambda: connect(dsn), settings.factor_table())
-            return time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            conn = await connect(dsn)
+            try:
+                await conn.execute("VACUUM ANALYZE")  # what autovacuum does on a live system
+                assets = int(await conn.fetchval("SELECT count(*) FROM asset_state"))
+            finally:
+                await conn.close()
+            return seconds, assets
 
-        rebuild_s = asyncio.run(run_rebuild())
-        p50, p99, measured = asyncio.run(
+        rebuild_s, assets = asyncio.run(run_rebuild())
+        console.print(f"rebuild done in {rebuild_s:.1f} s; timing the read API")
+        reads = time_read_api(settings, _db(ep.database_url, "bench_b"), args.requests)
+        console.print(f"freshness: {args.rate} events/s for {args.seconds} s")
+        fresh = asyncio.run(
             freshness(settings, _db(ep.database_url, "bench_c"), args.rate, args.seconds)
         )
-    table = Table(title=f"Kafka -> PostgreSQL, {sent} events, batches of {args.batch}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("(a) baseline: aiokafka getmany + same writer, events/s", f"{sent / a_s:,.0f}")
-    table.add_row("(b) kretslopp Faust worker, events/s", f"{sent / b_s:,.0f}")
-    table.add_row("ratio b / a", f"{a_s / b_s:.2f}")
-    table.add_row("(b) including start-up and group join, s", f"{b_total_s:.1f}")
-    table.add_row("(b) worker peak RSS, MB", f"{rss:.0f}")
-    table.add_row("rebuild from the event log, events/s", f"{sent / rebuild_s:,.0f}")
-    table.add_row("produce (acks=all), events/s", f"{sent / produce_s:,.0f}")
-    table.add_row(f"freshness at {args.rate}/s, p50 s ({measured} events)", f"{p50:.3f}")
-    table.add_row(f"freshness at {args.rate}/s, p99 s", f"{p99:.3f}")
+    table = Table(
+        title=f"kretslopp bench: {sent:,} events, {assets:,} assets, batches of {args.batch}"
+    )
+    for column in ("measure", "kretslopp", "baseline beside it", "ratio"):
+        table.add_column(column, justify="right" if column != "measure" else "left")
+    table.add_row(
+        "events/s Kafka -> PostgreSQL: (b) Faust worker vs (a) aiokafka getmany + same writer",
+        f"{sent / b.seconds:,.0f}",
+        f"{sent / a_s:,.0f}",
+        f"b/a {a_s / b.seconds:.2f}",
+    )
+    table.add_row(
+        "(b) seconds incl. start-up and group join vs from first applied event",
+        f"{b.seconds_with_start:.1f}",
+        f"{b.seconds:.1f}",
+        "",
+    )
+    idle = b.rss_before_first_event_mb
+    table.add_row(
+        "(b) worker peak RSS MB vs before its first event",
+        f"{b.peak_rss_mb:.0f}",
+        f"{idle:.0f}",
+        f"{b.peak_rss_mb / idle:.1f}x",
+    )
+    table.add_row(
+        "(b) worker RSS MB at 25 / 50 / 75 / 100 % of the events",
+        " / ".join(f"{b.rss_at(q, sent):.0f}" for q in (0.25, 0.5, 0.75, 1.0)),
+        "",
+        "",
+    )
+    table.add_row(
+        "rebuild from the event log vs (a), events/s",
+        f"{sent / rebuild_s:,.0f}",
+        f"{sent / a_s:,.0f}",
+        f"{a_s / rebuild_s:.2f}",
+    )
+    table.add_row("produce (acks=all), events/s", f"{sent / produce_s:,.0f}", "", "")
+    for q, label in ((0.5, "p50"), (0.99, "p99")):
+        worker = percentile(fresh.worker_s, q)
+        floor = percentile(fresh.transport_s, q)
+        table.add_row(
+            f"freshness {label} s at {args.rate}/s: to the KPI rows vs through Kafka alone "
+            f"({len(fresh.worker_s):,} events)",
+            f"{worker:.3f}",
+            f"{floor:.3f}",
+            f"{worker / floor:.1f}x" if floor > 0 else "",
+        )
+    health = reads[BASELINE]
+    for name, values in reads.items():
+        if name == BASELINE:
+            continue
+        table.add_row(
+            f"read API p50 / p99 ms: {name} vs GET /health ({args.requests} requests)",
+            f"{percentile(values, 0.5):.1f} / {percentile(values, 0.99):.1f}",
+            f"{percentile(health, 0.5):.1f} / {percentile(health, 0.99):.1f}",
+            f"{percentile(values, 0.99) / percentile(health, 0.99):.1f}x",
+        )
     console.print(table)
     return 0
 

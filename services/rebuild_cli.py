@@ -8,6 +8,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.database import Connection, connect
 from projections.migrate import migrate
@@ -48,5 +49,6 @@ def run_rebuild(settings: Settings) -> int:
             "asset(s) caught up with events that arrived meanwhile; swapped in atomically"
         )
 
+    tune_for_throughput()  # a rebuild folds the whole log: same profile as the worker
     asyncio.run(run())
     return 0

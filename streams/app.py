@@ -16,7 +16,7 @@ import structlog
 
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
-from streams.delivery import EagerDeliveryTransport
+from streams.consumer import KretsloppTransport
 from streams.projector import Projector
 from streams.watermarks import high_watermarks
 from streams.write_ahead import WriteAhead
@@ -79,10 +79,10 @@ class CheckpointAgent(faust.Agent):
 
 
 class KretsloppApp(faust.App):
-    """A Faust app whose consumer hands records to the stream eagerly (``streams.delivery``)."""
+    """A Faust app with kretslopp's consumer (``streams.consumer``)."""
 
     def _new_transport(self) -> Any:
-        return EagerDeliveryTransport(self.conf.broker_consumer, self)
+        return KretsloppTransport(self.conf.broker_consumer, self)
 
 
 def broker_urls(bootstrap_servers: str) -> str:

@@ -22,9 +22,6 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-from faust.transport.drivers import aiokafka as faust_aiokafka
-from mode.services import WaitResults
-
 DeliveryCallback = Callable[[Any], Awaitable[Any]]
 
 
@@ -87,23 +84,3 @@ def deliver_eagerly(callback: DeliveryCallback) -> Callable[[Any], Any]:
         return Remainder(coro, pending)
 
     return deliver
-
-
-class EagerDeliveryConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with :func:`deliver_eagerly` in its record loop."""
-
-    def __init__(self, *args: Any, callback: DeliveryCallback, **kwargs: Any) -> None:
-        super().__init__(*args, callback=deliver_eagerly(callback), **kwargs)
-
-    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109 - overrides mode.Service.wait_first
-        if coros and coros[0] is DELIVERED:
-            for other in coros[1:]:
-                if inspect.iscoroutine(other):
-                    other.close()  # ``suspend_flow.wait()``, created but not needed
-            return WaitResults([DELIVERED], [None], False)
-        results: WaitResults = await super().wait_first(*coros, timeout=timeout)
-        return results
-
-
-class EagerDeliveryTransport(faust_aiokafka.Transport):
-    Consumer = EagerDeliveryConsumer

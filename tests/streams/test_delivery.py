@@ -10,7 +10,8 @@ from typing import Any, cast
 import pytest
 from mode import Service
 
-from streams.delivery import DELIVERED, EagerDeliveryConsumer, Remainder, deliver_eagerly
+from streams.consumer import KretsloppConsumer
+from streams.delivery import DELIVERED, Remainder, deliver_eagerly
 
 
 class Buffer:
@@ -101,9 +102,7 @@ async def test_wait_first_settles_a_delivered_record_without_scheduling_anything
     pending_tasks = len(asyncio.all_tasks())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "coroutine ... was never awaited" would fail here
-        result = await EagerDeliveryConsumer.wait_first(
-            cast(Any, None), DELIVERED, suspend_flow.wait()
-        )
+        result = await KretsloppConsumer.wait_first(cast(Any, None), DELIVERED, suspend_flow.wait())
         gc.collect()
     assert (
         len(result.done) == 1 and cast(object, result.done[0]) is DELIVERED and not result.stopped

@@ -1,0 +1,53 @@
+"""kretslopp's Faust consumer: faust-streaming's aiokafka consumer with two changes.
+
+1. Eager delivery of each fetched record to the stream (``streams.delivery``): Faust spends
+   four asyncio tasks per record on a race that only matters when delivery blocks.
+2. A short fetch wait. faust-streaming 0.15.3 hard-codes ``fetch_max_wait_ms=1500``. Measured
+   on the embedded broker at 2,000 events/s, a plain aiokafka consumer sees an event 0.14 s
+   (p50) after it was sent with aiokafka's default 500 ms and 0.41 s with 1,500 ms, which was
+   most of the worker's 0.6 s freshness. An idle worker asks the broker 10 times a second
+   instead of about once: nothing, next to a dashboard that is a second fresher.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitResults
+
+from streams.delivery import DELIVERED, DeliveryCallback, deliver_eagerly
+
+FETCH_MAX_WAIT_MS = 100
+
+
+class ShortFetchWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # read by AIOKafkaConsumer.start() when it creates its fetcher; no public setter
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class KretsloppConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with :func:`deliver_eagerly` and a short fetch wait."""
+
+    def __init__(self, *args: Any, callback: DeliveryCallback, **kwargs: Any) -> None:
+        super().__init__(*args, callback=deliver_eagerly(callback), **kwargs)
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109 - overrides mode.Service.wait_first
+        if coros and coros[0] is DELIVERED:
+            for other in coros[1:]:
+                if inspect.iscoroutine(other):
+                    other.close()  # ``suspend_flow.wait()``, created but not needed
+            return WaitResults([DELIVERED], [None], False)
+        results: WaitResults = await super().wait_first(*coros, timeout=timeout)
+        return results
+
+    def _new_consumer_thread(self) -> Any:
+        return ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class KretsloppTransport(faust_aiokafka.Transport):
+    Consumer = KretsloppConsumer
