@@ -34,10 +34,10 @@ class CheckpointAgent(faust.Agent):
     """An agent that resumes each newly assigned partition at its PostgreSQL checkpoint.
 
     Faust seeks to the *Kafka* committed offset after a rebalance. That offset can be ahead of
-    what PostgreSQL holds: Faust acknowledges a batch's events when the batch generator is
-    closed, also when a shutdown cancelled the write. So before Faust seeks, we commit the
-    checkpoint (the next offset PostgreSQL has not applied) as the group's Kafka offset, and
-    seek to it.
+    what PostgreSQL holds: Faust acknowledges a batch's events when the agent asks for the next
+    batch, which with ``WriteAhead`` is before the batch is written, and also when a shutdown
+    cancelled the write. So before Faust seeks, we commit the checkpoint (the next offset
+    PostgreSQL has not applied) as the group's Kafka offset, and seek to it.
     PostgreSQL stays the single source of truth; a fresh database replays from the start.
     """
 
