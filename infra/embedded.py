@@ -125,6 +125,7 @@ class TansuBroker:
 class EmbeddedPostgres:
     data_dir: Path
     server: Any = None
+    restarted: bool = False
 
     def start(self) -> str:
         import warnings
@@ -141,15 +142,29 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         server, self.server = self.server, None
-        if server is not None:
-            server.cleanup()
-            log.info("postgresql stopped")
+        if server is None:
+            return
+        server.cleanup()
+        # pgserver stops the postmaster it started; after restart() another one runs, and
+        # pgserver's cleanup left it running (one PostgreSQL per test session that ran the
+        # restart fault test). Stop whatever runs on this data directory.
+        if self.restarted and (Path(server.pgdata) / "postmaster.pid").exists():
+            from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+
+            pg_ctl(
+                ["-w", "-m", "fast", "stop"],
+                pgdata=server.pgdata,
+                user=server.system_user,
+                timeout=60,
+            )
+        log.info("postgresql stopped")
 
     def restart(self) -> None:
         """Fast restart (clients are disconnected), for the reliability tests."""
         from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
         assert self.server is not None
+        self.restarted = True
         pg_ctl(
             ["-w", "-m", "fast", "restart"],
             pgdata=self.server.pgdata,
