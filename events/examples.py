@@ -61,7 +61,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         **_ENVELOPE,
         "event_id": "5b0e8f5e-2f6b-4d0c-9d8a-1a2b3c4d5e04",
         "event_type": "taken_back",
-        "occurred_at": "2027-03-20T10:00:00Z",
+        "occurred_at": "2026-03-20T10:00:00Z",
         "source": "itad-report",
         "payload": {
             "counterparty": "Inrego",
@@ -73,7 +73,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         **_ENVELOPE,
         "event_id": "5b0e8f5e-2f6b-4d0c-9d8a-1a2b3c4d5e05",
         "event_type": "refurbished",
-        "occurred_at": "2027-04-28T10:00:00Z",
+        "occurred_at": "2026-04-28T10:00:00Z",
         "source": "itad-report",
         "payload": {"refurbisher": "Inrego", "grade": "A", "refurbishment_footprint_kg_co2e": 18.0},
     },

@@ -8,7 +8,7 @@ CSRD statement: a value we cannot trust is rejected with the field named, never 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
@@ -28,6 +28,30 @@ def _no_control_chars(value: str) -> str:
 
 
 _CLEAN = AfterValidator(_no_control_chars)
+
+# The valid range of occurred_at (docs/methodology.md, "Valid instants"). A device lifecycle
+# event before the first PCs were bought by organisations, or more than a day ahead of the
+# clock (allowing for skew), is a data error. Unbounded instants were stored as -infinity /
+# infinity by PostgreSQL and then broke rebuilds and reports. The upper bound only moves
+# forwards, so an event accepted once is accepted again on replay or rebuild.
+EARLIEST_OCCURRED_AT = datetime(1980, 1, 1, tzinfo=UTC)
+MAX_AHEAD_OF_NOW = timedelta(days=1)
+
+
+def _plausible_instant(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 or 0001-01-01T00:30+01:00
+        utc = None
+    too_early = value.year < 2000 if utc is None else utc < EARLIEST_OCCURRED_AT
+    if too_early:
+        raise ValueError("must not be before 1980-01-01T00:00:00Z")
+    if utc is None or utc > datetime.now(UTC) + MAX_AHEAD_OF_NOW:
+        raise ValueError("must not be more than one day in the future")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
 TenantId = Annotated[str, Field(min_length=1, max_length=128), _CLEAN]
 AssetId = Annotated[str, Field(min_length=1, max_length=256), _CLEAN]
 Name = Annotated[str, Field(min_length=1, max_length=200), _CLEAN]
@@ -154,7 +178,10 @@ class _Envelope(_Strict):
     schema_version: Literal[1] = 1
     tenant_id: TenantId
     asset_id: AssetId
-    occurred_at: AwareDatetime = Field(description="When it happened; drives the KPIs.")
+    occurred_at: Instant = Field(
+        description="When it happened; drives the KPIs. From 1980-01-01T00:00:00Z to one day "
+        "after the time of validation."
+    )
     source: Name
     recorded_at: AwareDatetime | None = Field(
         default=None,

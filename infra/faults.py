@@ -2,6 +2,9 @@
 process SIGKILL itself the n-th time it reaches ``<point>``. Unset (always in production),
 ``reached`` is a dictionary lookup and nothing else.
 
+``KRETSLOPP_FAULT=<point>:<n>:raise`` raises :class:`InjectedFault` there instead: an
+unexpected error the code around it must survive without losing or skipping a record.
+
 Points: ``before_commit`` (inside the batch transaction, all rows written, not committed),
 ``after_commit`` (committed to PostgreSQL, offsets not yet acknowledged to Kafka).
 """
@@ -12,13 +15,20 @@ import os
 import signal
 
 _spec = os.environ.get("KRETSLOPP_FAULT", "")
-_point, _, _count = _spec.partition(":")
+_point, _, _rest = _spec.partition(":")
+_count, _, _action = _rest.partition(":")
 _remaining = {_point: int(_count or 1)} if _point else {}
+
+
+class InjectedFault(RuntimeError):
+    """Raised at a fault point by ``KRETSLOPP_FAULT=<point>:<n>:raise``."""
 
 
 def reached(point: str) -> None:
     if point not in _remaining:
         return
     _remaining[point] -= 1
-    if _remaining[point] <= 0:
+    if _remaining[point] == 0:
+        if _action == "raise":
+            raise InjectedFault(f"injected fault at {point}")
         os.kill(os.getpid(), signal.SIGKILL)

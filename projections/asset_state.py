@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -120,7 +120,14 @@ class AssetState:
 
 
 def _certified_on(event: Purchased) -> tuple[str, ...]:
-    day: date = event.occurred_at.date()
+    """Schemes whose certificate is valid on the purchase date, taken in UTC.
+
+    UTC, not the producer's offset: the event log keeps instants (timestamptz), so a refold
+    from it only knows the UTC date, and every KPI period is a UTC month too. With the local
+    date, a purchase at 00:30+01:00 on 1 January was certified or not depending on whether a
+    late event forced a refold (docs/methodology.md, "Certification share").
+    """
+    day: date = event.occurred_at.astimezone(UTC).date()
     return tuple(
         sorted(
             {
@@ -220,14 +227,20 @@ def _changes(state: AssetState, event: LifecycleEvent) -> Changes:
     if isinstance(event, Refurbished):
         # Refurbished while still the organisation's is an internal refurbishment: still in use.
         outside = ended or state.status is None
-        return {
+        changes: Changes = {
             "status": Status.REFURBISHED if outside else Status.IN_USE,
             "refurbish_count": state.refurbish_count + 1,
             "refurbished_at": event.occurred_at,
-            "second_life_at": state.second_life_at
-            or (event.occurred_at if outside and state.ended_at is not None else None),
-            "refurbishment_footprint_kg_co2e": event.payload.refurbishment_footprint_kg_co2e,
         }
+        if state.second_life_at is None and outside and state.ended_at is not None:
+            # The second life starts at the first refurbishment after the end of use, and its
+            # figures (R for the reuse saving) come from that event alone: a later pass must
+            # not change a month already reported.
+            changes["second_life_at"] = event.occurred_at
+            changes["refurbishment_footprint_kg_co2e"] = (
+                event.payload.refurbishment_footprint_kg_co2e
+            )
+        return changes
     if isinstance(event, Recycled):
         return {
             **_end_of_use(state, event, "recycled"),

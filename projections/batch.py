@@ -27,12 +27,34 @@ class DecodedEvent:
     event: LifecycleEvent
 
 
+# Longest reason / field name kept; a dead letter must always be storable, whatever it quotes.
+MAX_REASON_CHARS = 2000
+MAX_FIELD_CHARS = 300
+
+
+def storable_text(text: str, limit: int) -> str:
+    """Text PostgreSQL and Kafka headers accept: no NUL, no lone surrogates, bounded length.
+
+    The reason and field of a dead letter quote the producer's input (a field *name* with
+    ``\\u0000`` in it), and PostgreSQL text cannot hold NUL: one such record used to fail the
+    batch, and then the record-by-record retry, so the writer stopped (issue #11.2).
+    """
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
+    text = text.replace("\x00", "\\u0000")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     record: SourceRecord
     kind: str
     field: str | None
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", storable_text(self.reason, MAX_REASON_CHARS))
+        if self.field is not None:
+            object.__setattr__(self, "field", storable_text(self.field, MAX_FIELD_CHARS))
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import structlog
 
-from projections import state_rows
+from projections import locks, state_rows
 from projections.asset_state import AssetState
 from projections.carbon import FactorTable
 from projections.database import Connection
@@ -166,6 +166,7 @@ async def recompute(conn: Connection, table: FactorTable, tenant: str | None = N
 async def ensure_model(conn: Connection, table: FactorTable) -> bool:
     """Record the factor table in use; recompute everything if it changed. True if it did."""
     async with conn.transaction():
+        await locks.lock_factor_model(conn)
         row = await conn.fetchrow("SELECT factor_source, factor_version FROM kpi_model FOR UPDATE")
         if row is not None and (row["factor_source"], row["factor_version"]) == (
             table.source,
@@ -197,8 +198,10 @@ async def ensure_model(conn: Connection, table: FactorTable) -> bool:
 async def store_tenant_settings(
     conn: Connection, tenant: str, settings: TenantSettings, table: FactorTable
 ) -> int:
-    """Save a tenant's settings and recompute its KPIs in the same transaction."""
+    """Save a tenant's settings and recompute its KPIs in the same transaction, with no batch
+    of the tenant running meanwhile (``projections.locks``)."""
     async with conn.transaction():
+        await locks.lock_tenant_settings(conn, tenant)
         await conn.execute(
             "INSERT INTO tenant_settings (tenant_id, settings) VALUES ($1, $2::jsonb) "
             "ON CONFLICT (tenant_id) DO UPDATE SET settings = EXCLUDED.settings, "

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from events.models import LifecycleEvent
 from infra import faults
-from projections import event_rows, kpi_store, state_rows
+from projections import event_rows, kpi_store, locks, state_rows
 from projections.asset_state import AssetState, fold, needs_refold
 from projections.batch import Batch, DecodedEvent
 from projections.carbon import DEFAULT_FACTOR_SOURCE, FACTOR_TABLES, FactorTable
@@ -105,10 +105,12 @@ JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
 
 INSERT_DEAD_LETTERS = """
 INSERT INTO dead_letters (consumer_group, topic, kafka_partition, kafka_offset, record_key,
-                          record_value, reason_kind, field, reason)
-SELECT $1, $2, d.p, d.o, d.k, d.v, d.kind, d.field, d.reason
+                          record_value, reason_kind, field, reason, record_size,
+                          record_truncated)
+SELECT $1, $2, d.p, d.o, d.k, d.v, d.kind, d.field, d.reason, d.size, d.truncated
 FROM unnest($3::int[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[], $8::text[],
-            $9::text[]) AS d(p, o, k, v, kind, field, reason)
+            $9::text[], $10::bigint[], $11::bool[])
+     AS d(p, o, k, v, kind, field, reason, size, truncated)
 ON CONFLICT DO NOTHING
 RETURNING kafka_partition, kafka_offset
 """
@@ -124,6 +126,21 @@ FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
      AS u(p, next_offset, applied, duplicates, dead)
 WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = u.p
 """
+
+
+# Original bytes kept in a dead letter. Brokers cap a record at ~1 MB by default
+# (message.max.bytes), so this only cuts records from a broker configured far above that.
+MAX_STORED_RECORD_BYTES = 4 * 1024 * 1024
+
+
+def _stored(raw: bytes | None) -> bytes | None:
+    return (
+        raw if raw is None or len(raw) <= MAX_STORED_RECORD_BYTES else raw[:MAX_STORED_RECORD_BYTES]
+    )
+
+
+def _too_big(raw: bytes | None) -> bool:
+    return raw is not None and len(raw) > MAX_STORED_RECORD_BYTES
 
 
 def _unique_by_event_id(items: list[DecodedEvent]) -> list[DecodedEvent]:
@@ -152,6 +169,11 @@ async def apply_batch(
         rows = await conn.fetch(LOCK_CHECKPOINTS, consumer_group, topic, partitions)
         next_offset = {r["kafka_partition"]: r["next_offset"] for r in rows}
 
+        # Before anything of an asset is read: this batch's assets are locked against every
+        # other writer, so their states below include all events any committed batch holds.
+        await locks.lock_for_batch(
+            conn, {(d.event.tenant_id, d.event.asset_id) for d in batch.events}
+        )
         fresh = [d for d in batch.events if d.record.offset >= next_offset[d.record.partition]]
         below_events = [
             d for d in batch.events if d.record.offset < next_offset[d.record.partition]
@@ -187,11 +209,13 @@ async def apply_batch(
                 topic,
                 [d.record.partition for d in dead],
                 [d.record.offset for d in dead],
-                [d.record.key for d in dead],
-                [d.record.value for d in dead],
+                [_stored(d.record.key) for d in dead],
+                [_stored(d.record.value) for d in dead],
                 [d.kind for d in dead],
                 [d.field for d in dead],
                 [d.reason for d in dead],
+                [None if d.record.value is None else len(d.record.value) for d in dead],
+                [_too_big(d.record.key) or _too_big(d.record.value) for d in dead],
             )
             dead_inserted = len(result)
             inserted_at = {(r["kafka_partition"], r["kafka_offset"]) for r in result}

@@ -13,10 +13,12 @@ from typing import Any, cast
 
 import faust
 import structlog
+from mode import CrashingSupervisor
 
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
 from streams.consumer import KretsloppTransport
+from streams.dead_letter_topic import topic_record
 from streams.projector import Projector
 from streams.watermarks import high_watermarks
 from streams.write_ahead import WriteAhead
@@ -129,27 +131,18 @@ def create_app(settings: Settings) -> faust.App:
     async def publish_dead_letters(letters: list[DeadLetter]) -> None:
         pending = []
         for letter in letters:
-            headers = {
-                "kretslopp-source-topic": settings.topic.encode(),
-                "kretslopp-source-partition": str(letter.record.partition).encode(),
-                "kretslopp-source-offset": str(letter.record.offset).encode(),
-                "kretslopp-reason-kind": letter.kind.encode(),
-                "kretslopp-reason": letter.reason.encode()[:4000],
-            }
-            if letter.field:
-                headers["kretslopp-field"] = letter.field.encode()
-            pending.append(
-                await dead_letter_topic.send(
-                    key=letter.record.key, value=letter.record.value or b"", headers=headers
-                )
-            )
+            key, value, headers = topic_record(letter, settings.topic)
+            pending.append(await dead_letter_topic.send(key=key, value=value, headers=headers))
         for future in pending:
             await future  # on the broker before the batch's offsets can be acknowledged
 
     projector = Projector(settings, publish_dead_letters)
     cast(Any, app).kretslopp = AgentContext(projector, kafka)
 
-    @app.agent(lifecycle, concurrency=1)
+    # A crashed agent stops the worker. Faust's default supervisor restarts the agent where
+    # the consumer stands, past a batch that was acknowledged but never written; a restarted
+    # process resumes every partition at its PostgreSQL checkpoint instead (issue #11.2).
+    @app.agent(lifecycle, concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def project(stream: Any) -> None:
         await projector.start()
         async with WriteAhead(projector.handle, depth=1) as writer:

@@ -20,7 +20,9 @@ KeyValue = tuple[bytes | None, bytes]
 
 
 @asynccontextmanager
-async def kafka_producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+async def kafka_producer(
+    bootstrap_servers: str, *, max_request_size: int | None = None
+) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
@@ -28,6 +30,7 @@ async def kafka_producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProduc
         max_batch_size=256 * 1024,
         enable_idempotence=False,
         request_timeout_ms=30_000,
+        **({"max_request_size": max_request_size} if max_request_size else {}),
     )
     await producer.start()
     try:

@@ -121,6 +121,7 @@ class Projector:
             )
         if batch.dead_letters and self._publish is not None:
             await self._publish(batch.dead_letters)
+        faults.reached("writer")
         try:
             outcome = await self._write(batch)
         except Exception as exc:  # rejected by PostgreSQL, or a bug: isolate the record
@@ -149,6 +150,9 @@ class Projector:
         return await with_backoff("write batch to PostgreSQL", attempt)
 
     async def _write_one_by_one(self, batch: Batch) -> BatchOutcome:
+        """Each record alone, in offset order; a record PostgreSQL still rejects becomes a
+        dead letter with the error as its reason, whether it was an event or already a dead
+        letter. Never raises for a record: every record ends applied or dead-lettered."""
         total = BatchOutcome.empty()
         singles: list[Batch] = [Batch(dead_letters=[d]) for d in batch.dead_letters]
         singles += [Batch(events=[e]) for e in batch.events]
@@ -157,25 +161,43 @@ class Projector:
             try:
                 outcome = await self._write(single)
             except Exception as exc:
-                item = single.events[0]
-                structlog.contextvars.bind_contextvars(
-                    tenant_id=item.event.tenant_id,
-                    asset_id=item.event.asset_id,
-                    event_id=str(item.event.event_id),
-                )
-                log.error(
-                    "record rejected by PostgreSQL; dead-lettered",
-                    partition=item.record.partition,
-                    offset=item.record.offset,
-                    error=repr(exc),
-                )
-                structlog.contextvars.unbind_contextvars("tenant_id", "asset_id", "event_id")
-                letter = DeadLetter(item.record, "rejected_by_database", None, str(exc)[:1000])
-                if self._publish is not None:
-                    await self._publish([letter])
-                outcome = await self._write(Batch(dead_letters=[letter]))
+                outcome = await self._dead_letter_rejected(single, exc)
             total += outcome
         return total
+
+    async def _dead_letter_rejected(self, single: Batch, exc: Exception) -> BatchOutcome:
+        context: dict[str, object] = {}
+        if single.events:
+            item = single.events[0]
+            record = item.record
+            context = {
+                "tenant_id": item.event.tenant_id,
+                "asset_id": item.event.asset_id,
+                "event_id": str(item.event.event_id),
+            }
+        else:
+            record = single.dead_letters[0].record
+        log.error(
+            "record rejected by PostgreSQL; dead-lettered",
+            partition=record.partition,
+            offset=record.offset,
+            error=repr(exc),
+            **context,
+        )
+        letter = DeadLetter(record, "rejected_by_database", None, f"{type(exc).__name__}: {exc}")
+        if self._publish is not None:
+            await self._publish([letter])
+
+        async def attempt() -> BatchOutcome:
+            assert self._pool is not None
+            async with self._pool.acquire() as conn:
+                return await apply_batch(
+                    conn, self._group, self.topic, Batch(dead_letters=[letter]), self._table
+                )
+
+        # The last resort holds the partition rather than skip the record: a dead letter of
+        # plain bytes and clean text is always storable, so only an outage can fail it.
+        return await with_backoff("write dead letter", attempt, transient=(Exception,))
 
     def _count(self, outcome: BatchOutcome) -> None:
         self.totals.batches += 1

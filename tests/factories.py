@@ -13,6 +13,8 @@ from events.codec import EVENT_ADAPTER, key_for
 from events.models import LifecycleEvent
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
+# Generated histories end here at the latest: occurred_at may not lie in the future.
+LATEST = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def event_dict(
@@ -79,7 +81,7 @@ def random_history(
             )
         )
     while len(out) < length:
-        at += timedelta(days=rng.choice([0, 1, 30, 200]))
+        at = min(at + timedelta(days=rng.choice([0, 1, 30, 200])), LATEST)
         kind = rng.choices(
             ["repaired", "redeployed", "taken_back", "refurbished", "recycled"],
             [40, 40, 6, 6, 4],

@@ -4,6 +4,7 @@ the field at fault."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -46,10 +47,17 @@ def _set(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 _DELETE = object()
+_NEXT_YEAR = (datetime.now(UTC) + timedelta(days=366)).isoformat()
 
 BAD_INPUTS = [
     ("naive datetime", "occurred_at", "2024-01-01T10:00:00", "occurred_at", "timezone"),
     ("not a datetime", "occurred_at", "yesterday", "occurred_at", "datetime"),
+    ("year 1", "occurred_at", "0001-01-01T00:00:00Z", "occurred_at", "1980-01-01"),
+    ("year 9999", "occurred_at", "9999-12-31T23:59:59.999999Z", "occurred_at", "in the future"),
+    ("past 9999 in UTC", "occurred_at", "9999-12-31T23:00:00-05:00", "occurred_at", "future"),
+    ("before year 1 in UTC", "occurred_at", "0001-01-01T00:30:00+01:00", "occurred_at", "1980"),
+    ("before 1980", "occurred_at", "1979-12-31T23:59:59Z", "occurred_at", "1980-01-01"),
+    ("next year", "occurred_at", _NEXT_YEAR, "occurred_at", "in the future"),
     ("event id not a UUID", "event_id", "42", "event_id", "UUID"),
     ("empty tenant", "tenant_id", "", "tenant_id", "at least 1 character"),
     ("empty asset", "asset_id", "", "asset_id", "at least 1 character"),
@@ -145,3 +153,10 @@ def test_json_schema_documents_all_event_types_and_examples() -> None:
     assert set(schema["discriminator"]["mapping"]) == set(EVENT_TYPES)
     assert len(schema["examples"]) == len(EVENT_TYPES)
     assert "Purchased" in schema["$defs"]
+
+
+@pytest.mark.parametrize(
+    "instant", ["1980-01-01T00:00:00Z", "1980-01-01T00:30:00+00:30", "2026-01-01T00:00:00+14:00"]
+)
+def test_instants_inside_the_documented_range_are_accepted(instant: str) -> None:
+    assert decode(orjson.dumps(_set(_purchase(), "occurred_at", instant))).occurred_at

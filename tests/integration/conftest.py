@@ -150,10 +150,12 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
 
-async def produce(env: StackEnv, records: list[KeyValue]) -> dict[int, int]:
+async def produce(
+    env: StackEnv, records: list[KeyValue], max_request_size: int | None = None
+) -> dict[int, int]:
     """Produce in order; return the last offset written per partition."""
     last: dict[int, int] = {}
-    async with kafka_producer(env.kafka) as producer:
+    async with kafka_producer(env.kafka, max_request_size=max_request_size) as producer:
         futures = [
             await producer.send(env.settings.topic, value=value, key=key) for key, value in records
         ]

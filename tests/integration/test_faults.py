@@ -154,3 +154,21 @@ async def test_worker_killed_during_a_rebalance(env: StackEnv) -> None:
     assert (applied, dead) == (4500, 0)
     await _assert_checkpoints_exact(env, last)
     await assert_projection_is_fold_of(env, objects)
+
+
+async def test_unexpected_writer_error_stops_the_worker_and_skips_nothing(env: StackEnv) -> None:
+    """An error escaping the writer used to stop only the agent: Faust restarted it where the
+    consumer stood, past a batch acknowledged but never written, and the next batch moved the
+    checkpoint over it. Now the worker process stops; its successor resumes at the checkpoint."""
+    objects = fleet(assets=200, events_per_asset=10, seed=58)
+    last = await produce(env, [as_record(o) for o in objects])
+    doomed = env.worker("doomed", {"KRETSLOPP_FAULT": "writer:3:raise"})
+    code = await _wait_dead(doomed)
+    assert code != 0 and code != -9, doomed.log()[-2000:]
+    applied_at_death, _, _ = await totals(env)
+    assert applied_at_death < 2000
+    env.worker("next")
+    await wait_until_applied(env, last)
+    assert await totals(env) == (2000, 0, 0)
+    await _assert_checkpoints_exact(env, last)
+    await assert_projection_is_fold_of(env, objects)

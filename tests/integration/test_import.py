@@ -52,7 +52,7 @@ def _register(path: Path, rows: int, seed: int = 1) -> int:
                     "tco_certified" if rng.random() < 0.5 else "",
                     "1.5",
                     "it",
-                    f"{year + 4}-06-01" if ended else "",
+                    f"{min(year + 4, 2025)}-06-01" if ended else "",  # never in the future
                     disposition if ended else "",
                     "Inrego" if ended else "",
                     "Stena" if ended else "",

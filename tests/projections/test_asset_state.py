@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from hypothesis import given
@@ -184,7 +184,7 @@ KINDS = ["purchased", "repaired", "redeployed", "taken_back", "refurbished", "re
 def histories(draw: st.DrawFn, max_size: int = 12) -> list[LifecycleEvent]:
     steps = draw(
         st.lists(
-            st.tuples(st.sampled_from(KINDS), st.integers(0, 3000), st.sampled_from(["u1", "u2"])),
+            st.tuples(st.sampled_from(KINDS), st.integers(0, 2000), st.sampled_from(["u1", "u2"])),
             min_size=1,
             max_size=max_size,
         )
@@ -291,3 +291,47 @@ def test_fold_all_groups_by_tenant_and_asset() -> None:
     assert set(states) == {("a", "1"), ("b", "1")}
     assert states[("a", "1")].event_count == 2
     assert states[("b", "1")].event_count == 1
+
+
+# --- decisions that must not depend on the code path (issue #11) ------------------------------
+
+
+def test_certificate_is_checked_on_the_utc_date_of_the_purchase() -> None:
+    """00:30 at +01:00 on 1 January is still 31 December in UTC: the live fold (offset kept)
+    and a refold from the event log (UTC timestamptz) must agree, so the rule is the UTC date."""
+    cert = [{"scheme": "tco_certified", "valid_until": "2022-12-31"}]
+    local = EVENT_ADAPTER.validate_python(
+        {**event_dict("purchased", certifications=cert), "occurred_at": "2023-01-01T00:30:00+01:00"}
+    )
+    as_logged = local.model_copy(update={"occurred_at": local.occurred_at.astimezone(UTC)})
+    from_live, from_log = fold([local]), fold([as_logged])
+    assert from_live is not None and from_log is not None
+    assert from_live.certifications == from_log.certifications == ("tco_certified",)
+
+
+def test_second_life_figures_come_from_the_first_refurbishment_after_take_back() -> None:
+    history = [
+        event("purchased", product_carbon_footprint_kg_co2e=260.0),
+        event("taken_back", at=T0 + timedelta(days=1000)),
+        event("refurbished", at=T0 + timedelta(days=1100), refurbishment_footprint_kg_co2e=20.0),
+        event("refurbished", at=T0 + timedelta(days=1200)),  # a second pass, no figure
+    ]
+    state = fold(history)
+    assert state is not None
+    assert state.second_life_at == T0 + timedelta(days=1100)
+    assert state.refurbishment_footprint_kg_co2e == 20.0
+    assert state.refurbish_count == 2
+
+
+def test_internal_refurbishment_does_not_lend_its_footprint_to_the_second_life() -> None:
+    state = fold(
+        [
+            event("purchased"),
+            event("refurbished", at=T0 + timedelta(days=300), refurbishment_footprint_kg_co2e=5.0),
+            event("taken_back", at=T0 + timedelta(days=1000)),
+            event("refurbished", at=T0 + timedelta(days=1100)),
+        ]
+    )
+    assert state is not None
+    assert state.second_life_at == T0 + timedelta(days=1100)
+    assert state.refurbishment_footprint_kg_co2e is None  # the second life reported none

@@ -35,7 +35,7 @@ def event_streams(draw: st.DrawFn) -> list[LifecycleEvent]:
                 st.sampled_from(["t1", "t2"]),
                 st.integers(0, 4),
                 st.sampled_from(KINDS),
-                st.integers(0, 3000),
+                st.integers(0, 2000),
                 st.sampled_from([None, 120.0, 300.0]),
                 st.sampled_from(["new", "refurbished"]),
                 st.sampled_from(["resale", "refurbishment", "recycling"]),
