@@ -70,7 +70,11 @@ def decode_object(obj: Any) -> LifecycleEvent:
         obj = upcast(obj)
     except UnsupportedSchemaVersion as exc:
         raise InvalidEvent("schema_version", [FieldError("schema_version", str(exc))]) from None
-    return _validate_json(orjson.dumps(obj))
+    try:
+        raw = orjson.dumps(obj)
+    except orjson.JSONEncodeError as exc:  # nested deeper than the encoder allows
+        raise InvalidEvent("validation", [FieldError("", f"not an event: {exc}")]) from None
+    return _validate_json(raw)
 
 
 def _validate_json(raw: bytes) -> LifecycleEvent:

@@ -27,7 +27,10 @@ def _no_control_chars(value: str) -> str:
     return value
 
 
+# The JSON Schema says what the validator enforces, so generated clients and API fuzzers
+# (schemathesis, in the suite) see the same rule.
 _CLEAN = AfterValidator(_no_control_chars)
+_CLEAN_SCHEMA = Field(json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f]*$"})
 
 # The valid range of occurred_at (docs/methodology.md, "Valid instants"). A device lifecycle
 # event before the first PCs were bought by organisations, or more than a day ahead of the
@@ -52,11 +55,11 @@ def _plausible_instant(value: datetime) -> datetime:
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
-TenantId = Annotated[str, Field(min_length=1, max_length=128), _CLEAN]
-AssetId = Annotated[str, Field(min_length=1, max_length=256), _CLEAN]
-Name = Annotated[str, Field(min_length=1, max_length=200), _CLEAN]
-Reference = Annotated[str, Field(min_length=1, max_length=200), _CLEAN]
-ShortText = Annotated[str, Field(min_length=1, max_length=64), _CLEAN]
+TenantId = Annotated[str, Field(min_length=1, max_length=128), _CLEAN, _CLEAN_SCHEMA]
+AssetId = Annotated[str, Field(min_length=1, max_length=256), _CLEAN, _CLEAN_SCHEMA]
+Name = Annotated[str, Field(min_length=1, max_length=200), _CLEAN, _CLEAN_SCHEMA]
+Reference = Annotated[str, Field(min_length=1, max_length=200), _CLEAN, _CLEAN_SCHEMA]
+ShortText = Annotated[str, Field(min_length=1, max_length=64), _CLEAN, _CLEAN_SCHEMA]
 KgCo2e = Annotated[float, Field(ge=0, allow_inf_nan=False, le=1_000_000)]
 Kg = Annotated[float, Field(ge=0, allow_inf_nan=False, le=100_000)]
 

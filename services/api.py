@@ -13,19 +13,21 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from events.codec import EVENT_ADAPTER
 from infra.settings import Settings
 from projections.database import create_pool
 from projections.migrate import migrate
-from services.gateway import gateway_router
-from services.http_auth import Caller, TenantCaller
+from services.gateway import Rejected, gateway_router
+from services.http_auth import OperatorCaller, TenantCaller
 from services.kpi_queries import Dimension, KpiQuery, fleet_overview, kpi_slices
 from services.publisher import Publisher
 from services.request_context import request_context
-from services.status import collect_status
+from services.status import TenantStatus, collect_status, collect_tenant_status
 
 
 class Anomaly(BaseModel):
@@ -133,11 +135,48 @@ class KpiReport(BaseModel):
     slices: list[KpiSlice]
 
 
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2024-01"])]
+# Years 1980-2999: occurred_at cannot lie outside them, and year 0 or 9999 broke the date
+# arithmetic (500s before, issue #12).
+Month = Annotated[str, Query(pattern=r"^(19[89]\d|2\d{3})-(0[1-9]|1[0-2])$", examples=["2024-01"])]
+# Identifiers and filter values: the contract's ids and names carry no control characters,
+# and PostgreSQL text cannot hold NUL (a %00 in a path or query was a 500).
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+TenantPath = Annotated[str, Path(min_length=1, max_length=128, pattern=_NO_CONTROL)]
+AssetPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=256,
+        pattern=_NO_CONTROL,
+        description="May contain '/': send it percent-encoded (%2F) or as is.",
+    ),
+]
+FilterValue = Annotated[str | None, Query(max_length=200, pattern=_NO_CONTROL)]
 
 
 def _month(value: str) -> date:
     return date(int(value[:4]), int(value[5:7]), 1)
+
+
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Rejected, "description": "Missing, unknown or revoked API key"},
+    403: {"model": Rejected, "description": "The API key belongs to another tenant"},
+    422: {"model": Rejected, "description": "A parameter is malformed; each one named"},
+}
+
+
+async def parameter_rejected(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422 (a list ``detail``) in the documented ``Rejected`` shape."""
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in ("query", "path", "header", "body", "cookie"):
+            loc = loc[1:]
+        errors.append(
+            {"index": None, "event_id": None, "field": ".".join(loc), "reason": err["msg"]}
+        )
+    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or "invalid request"
+    return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
 
 
 def install_event_schema(app: FastAPI) -> None:
@@ -196,11 +235,14 @@ def create_api(settings: Settings) -> FastAPI:
         title="kretslopp",
         version="0.1.0",
         summary="Circular-IT asset lifecycle events in, KPIs out.",
-        description="Every endpoint but /health needs an API key (`kretslopp keys create`), "
-        "sent as `Authorization: Bearer <key>`; a key is scoped to one tenant.",
+        description="Every `/v1` endpoint needs an API key (`kretslopp keys create`), sent as "
+        "`Authorization: Bearer <key>`. A tenant key reads and writes one tenant; an operator "
+        "key (`keys create --operator`) reads `/v1/status` only. `/health` and this document "
+        "(`/openapi.json`, `/docs`, `/redoc`) need no key: they hold no tenant data.",
         lifespan=lifespan,
     )
     app.middleware("http")(request_context)
+    app.add_exception_handler(RequestValidationError, parameter_rejected)  # type: ignore[arg-type]
     app.include_router(gateway_router(publisher))
     install_event_schema(app)
 
@@ -213,19 +255,44 @@ def create_api(settings: Settings) -> FastAPI:
         await pool_of(request).fetchval("SELECT 1")
         return {"status": "ok"}
 
-    @app.get("/v1/status", tags=["operations"])
-    async def status(key: Caller) -> dict[str, Any]:
-        """Per-partition checkpoint, high-water mark and lag; dead letters by reason."""
+    @app.get(
+        "/v1/status",
+        tags=["operations"],
+        responses={
+            401: {"model": Rejected, "description": "Missing, unknown or revoked API key"},
+            403: {"model": Rejected, "description": "Not an operator key"},
+        },
+    )
+    async def status(key: OperatorCaller) -> dict[str, Any]:
+        """Operator-wide: per-partition checkpoint, high-water mark and lag; dead letters by
+        reason; totals over all tenants. Needs an operator key (``keys create --operator``)."""
         return (await collect_status(settings)).as_json()
 
     @app.get(
-        "/v1/tenants/{tenant_id}/assets/{asset_id}",
+        "/v1/tenants/{tenant_id}/status",
+        response_model=TenantStatus,
+        tags=["operations"],
+        responses=READ_RESPONSES,
+    )
+    async def tenant_status(
+        request: Request, tenant_id: TenantPath, key: TenantCaller
+    ) -> TenantStatus:
+        """This tenant's assets by status, events in the log, last event recorded, and its
+        unresolved dead letters by reason."""
+        async with pool_of(request).acquire() as conn:
+            return await collect_tenant_status(conn, tenant_id)
+
+    @app.get(
+        "/v1/tenants/{tenant_id}/assets/{asset_id:path}",
         response_model=AssetDetail,
         tags=["assets"],
-        responses={404: {"description": "No event was ever recorded for this asset"}},
+        responses={
+            **READ_RESPONSES,
+            404: {"model": Rejected, "description": "No event was ever recorded for this asset"},
+        },
     )
     async def asset(
-        request: Request, tenant_id: str, asset_id: str, key: TenantCaller
+        request: Request, tenant_id: TenantPath, asset_id: AssetPath, key: TenantCaller
     ) -> AssetDetail:
         """One asset's current state and its full event history in lifecycle order."""
         pool = pool_of(request)
@@ -248,8 +315,13 @@ def create_api(settings: Settings) -> FastAPI:
             asset=view, events=[HistoryEvent.model_validate(dict(e)) for e in events]
         )
 
-    @app.get("/v1/tenants/{tenant_id}/fleet", response_model=FleetOverview, tags=["kpis"])
-    async def fleet(request: Request, tenant_id: str, key: TenantCaller) -> FleetOverview:
+    @app.get(
+        "/v1/tenants/{tenant_id}/fleet",
+        response_model=FleetOverview,
+        tags=["kpis"],
+        responses=READ_RESPONSES,
+    )
+    async def fleet(request: Request, tenant_id: TenantPath, key: TenantCaller) -> FleetOverview:
         """Active devices now, their average age and the share past the target lifespan."""
         async with pool_of(request).acquire() as conn:
             overview = await fleet_overview(conn, tenant_id, datetime.now(UTC))
@@ -265,18 +337,18 @@ def create_api(settings: Settings) -> FastAPI:
         "/v1/tenants/{tenant_id}/kpis",
         response_model=KpiReport,
         tags=["kpis"],
-        responses={422: {"description": "A parameter is malformed; the detail names it"}},
+        responses=READ_RESPONSES,
     )
     async def kpis(
         request: Request,
-        tenant_id: str,
+        tenant_id: TenantPath,
         key: TenantCaller,
         from_month: Annotated[Month, Query(alias="from")],
         to_month: Annotated[Month, Query(alias="to")],
         group_by: Annotated[list[Dimension] | None, Query()] = None,
-        category: str | None = None,
-        supplier: str | None = None,
-        org_unit: str | None = None,
+        category: FilterValue = None,
+        supplier: FilterValue = None,
+        org_unit: FilterValue = None,
     ) -> KpiReport:
         """Circular-IT KPIs for the months ``from``..``to`` (inclusive, UTC), optionally
         sliced by category, supplier, org unit and month (repeat ``group_by``)."""

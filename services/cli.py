@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,12 +44,17 @@ def _cmd_tenant_settings(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from services.keys_cli import run_keys
 
+    operator = bool(getattr(args, "operator", False))
+    tenant = getattr(args, "tenant", None)
+    if args.action == "create" and bool(tenant) == operator:
+        args.parser.error("give either --tenant TENANT or --operator")
     return run_keys(
         settings,
         args.action,
-        tenant=getattr(args, "tenant", None),
+        tenant=tenant,
         source=getattr(args, "source", None),
         key_id=getattr(args, "key_id", None),
+        operator=operator,
     )
 
 
@@ -319,7 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = key_actions.add_parser("create", help="create a key and print it once")
-    create.add_argument("--tenant", required=True, help="the tenant the key may read and write")
+    create.add_argument("--tenant", help="the tenant the key may read and write")
+    create.add_argument(
+        "--operator",
+        action="store_true",
+        help="an operator key: reads /v1/status (all tenants' operations), no tenant's data",
+    )
+    create.set_defaults(parser=create)
     create.add_argument("--source", required=True, help="the system using it, e.g. servicenow")
     listing = key_actions.add_parser("list", help="list keys (never the secrets)")
     listing.add_argument("--tenant", help="only this tenant's keys")
@@ -394,6 +406,18 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args, settings)
     except KeyboardInterrupt:
         return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # a user sees one line, never a traceback
+        if os.environ.get("KRETSLOPP_DEBUG"):
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        print(
+            f"kretslopp {args.command}: error: {type(exc).__name__}: {message} "
+            "(KRETSLOPP_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return result
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from events.codec import InvalidEvent, decode
@@ -31,7 +32,7 @@ def run_dlq(
     as_json: bool,
 ) -> int:
     kafka, dsn = settings.require_endpoints()
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
 
     if corrected is not None and not corrected.exists():
         raise SystemExit(f"no such file: {corrected}")
@@ -74,13 +75,13 @@ def run_dlq(
                 table = Table("id", "partition/offset", "reason", "field", "detail", "bytes")
                 for r in rows:
                     value = bytes(r["record_value"] or b"")
-                    table.add_row(
+                    table.add_row(  # quoted producer input: never read as markup
                         str(r["id"]),
                         f"{r['kafka_partition']}/{r['kafka_offset']}",
-                        r["reason_kind"],
-                        r["field"] or "",
-                        r["reason"][:60],
-                        repr(value[:40]),
+                        escape(r["reason_kind"]),
+                        escape(r["field"] or ""),
+                        escape(r["reason"][:60]),
+                        escape(repr(value[:40])),
                     )
                 Console().print(table)
                 return 0
@@ -92,13 +93,15 @@ def run_dlq(
                 sys.stdout.buffer.write(bytes(row["record_value"] or b"") + b"\n")
                 return 0
             if row["resolved_at"] is not None:
-                console.print(f"dead letter {letter_id} was already resolved: {row['resolution']}")
+                console.print(
+                    f"dead letter {letter_id} was already resolved: {escape(row['resolution'])}"
+                )
                 return 1
             raw = replacement if replacement is not None else bytes(row["record_value"] or b"")
             try:
                 event = decode(raw)
             except InvalidEvent as exc:
-                console.print(f"[red]still invalid, nothing sent:[/red] {exc.message}")
+                console.print(f"[red]still invalid, nothing sent:[/red] {escape(exc.message)}")
                 return 1
             publisher = Publisher(kafka, settings.topic)
             try:

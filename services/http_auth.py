@@ -35,10 +35,23 @@ async def caller(
 
 
 async def tenant_key(tenant_id: str, key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
+    if key.is_operator:
+        raise HTTPException(403, detail="an operator key reads /v1/status only, no tenant's data")
     if key.tenant_id != tenant_id:
-        raise HTTPException(403, detail=f"this API key is not valid for tenant {tenant_id!r}")
+        raise HTTPException(403, detail="this API key is not valid for this tenant")
+    return key
+
+
+async def operator_key(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
+    if not key.is_operator:
+        raise HTTPException(
+            403,
+            detail="operator-wide status needs an operator key ('kretslopp keys create "
+            "--operator'); a tenant key reads /v1/tenants/{tenant_id}/status",
+        )
     return key
 
 
 Caller = Annotated[ApiKey, Depends(caller)]
 TenantCaller = Annotated[ApiKey, Depends(tenant_key)]
+OperatorCaller = Annotated[ApiKey, Depends(operator_key)]

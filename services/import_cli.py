@@ -7,12 +7,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from events.models import LifecycleEvent
 from infra.settings import Settings
 from services.chunked_send import send_in_chunks
 from services.publisher import Publisher
-from services.register_import import RowError, csv_rows, events_for_row, jsonl_rows
+from services.register_import import (
+    RegisterFileError,
+    RowError,
+    csv_rows,
+    events_for_row,
+    jsonl_rows,
+)
 from streams.topics import ensure_topics
 
 
@@ -40,14 +47,18 @@ def read_register(path: Path, tenant: str, source: str, fmt: str) -> ImportRepor
 
 
 def run_import(settings: Settings, path: Path, *, tenant: str, source: str, fmt: str | None) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
     kafka = settings.kafka_bootstrap_servers
     if not kafka:
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS must be set")
     if not path.exists():
         raise SystemExit(f"no such file: {path}")
     kind = fmt or ("jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv")
-    report = read_register(path, tenant, source, kind)
+    try:
+        report = read_register(path, tenant, source, kind)
+    except RegisterFileError as exc:
+        console.print(f"[red]{escape(str(path))}[/red]: {escape(str(exc))}; nothing imported")
+        return 2
 
     async def send() -> None:
         await ensure_topics(kafka, {settings.topic: settings.partitions})
@@ -63,8 +74,8 @@ def run_import(settings: Settings, path: Path, *, tenant: str, source: str, fmt:
     imported = report.rows - len(report.rejected)
     console.print(
         f"{report.rows} row(s) read, {imported} imported as {len(report.events)} event(s) "
-        f"for tenant {tenant}; {len(report.rejected)} rejected"
+        f"for tenant {escape(tenant)}; {len(report.rejected)} rejected"
     )
-    for line, reason in report.rejected:
-        console.print(f"[red]line {line}[/red]: {reason}")
+    for line, reason in report.rejected:  # the reason quotes the file: never read as markup
+        console.print(f"[red]line {line}[/red]: {escape(reason)}")
     return 2 if report.rejected else 0

@@ -17,6 +17,11 @@ from events.codec import InvalidEvent, decode_object
 from events.models import LifecycleEvent
 
 MAX_ITEMS = 1000
+# Deepest JSON nesting accepted in a request body. An event is 4 levels deep; adapter payloads
+# a few more. Deeper bodies got a 500 between 255 and 1,024 levels (orjson's encoder limit)
+# and a 400 beyond: now one answer for any depth over the limit.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"body is nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 class SubmissionError(Exception):
@@ -43,11 +48,34 @@ class Submission:
     repeated: int = 0
 
 
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def parse_body(body: bytes) -> list[Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise SubmissionError(400, TOO_DEEP) from None
         raise SubmissionError(400, f"body is not valid JSON: {exc}") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise SubmissionError(400, TOO_DEEP)
     if isinstance(data, dict):
         return [data]
     if isinstance(data, list):

@@ -11,6 +11,7 @@ from typing import IO
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 
 from events.codec import InvalidEvent, decode, key_for
 from infra.settings import Settings
@@ -46,9 +47,19 @@ def _raw_key(line: bytes) -> bytes | None:
         return None
 
 
+# --raw sends lines as they are (to test the worker's dead letters), but never more than a
+# producer may send in one request: a 2 MB line raised MessageSizeTooLargeError mid-send.
+MAX_RAW_LINE_BYTES = 900_000
+
+
 def read_records(stream: IO[bytes], *, raw: bool) -> FileRecords:
     out = FileRecords()
     for number, line in _lines(stream):
+        if raw and len(line) > MAX_RAW_LINE_BYTES:
+            out.rejected.append(
+                Rejected(number, f"{len(line)} bytes; a record may be at most {MAX_RAW_LINE_BYTES}")
+            )
+            continue
         if raw:
             out.records.append((_raw_key(line), line))
             continue
@@ -62,7 +73,7 @@ def read_records(stream: IO[bytes], *, raw: bool) -> FileRecords:
 
 
 def run_produce(settings: Settings, path: Path, *, raw: bool) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
     kafka = settings.kafka_bootstrap_servers
     if not kafka:
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS must be set")
@@ -87,7 +98,7 @@ def run_produce(settings: Settings, path: Path, *, raw: bool) -> int:
     sent = asyncio.run(send())
     console.print(f"sent {sent} event(s) to {settings.topic}")
     for rejected in found.rejected:
-        console.print(f"[red]line {rejected.line}[/red]: {rejected.reason}")
+        console.print(f"[red]line {rejected.line}[/red]: {escape(rejected.reason)}")
     if found.rejected:
         console.print(f"{len(found.rejected)} line(s) rejected, nothing sent for them")
         return 1

@@ -18,7 +18,7 @@ from projections.rebuild import rebuild
 def run_rebuild(settings: Settings) -> int:
     _, dsn = settings.require_endpoints()
     table = settings.factor_table()
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
 
     async def open_connection() -> Connection:
         return await connect(dsn)

@@ -44,6 +44,10 @@ NAMESPACE = uuid.UUID("2d5f5a5c-1d0e-4a8e-b3f0-6b7265746c67")
 TAKE_BACK_CHANNELS = ("resale", "refurbishment", "donation", "recycling")
 
 
+class RegisterFileError(ValueError):
+    """The file as a whole cannot be read (not UTF-8, not CSV); nothing is imported."""
+
+
 class RowError(ValueError):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)
@@ -51,24 +55,51 @@ class RowError(ValueError):
         self.reason = reason
 
 
+DELIMITERS = ",;\t|"
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise RegisterFileError(
+            f"line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as "
+            "UTF-8 (Excel: 'CSV UTF-8') and import it again"
+        ) from None
+
+
 def csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) with the header's names; the header is line 1."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    sample = text.read(4096)
-    text.seek(0)
-    dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
-    reader = csv.DictReader(text, dialect=dialect)
-    for row in reader:
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue
-        yield (
-            reader.line_num,
-            {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k is not None},
-        )
+    """(line number, row) with the header's names; the header is line 1.
+
+    The delimiter is detected among ``, ; TAB |``; a file that is not UTF-8 or not CSV raises
+    :class:`RegisterFileError` naming the line, before anything is sent."""
+    text = _utf8(stream.read())
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=DELIMITERS)
+    except csv.Error:  # one column, or too little text to tell: the comma is the default
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        for row in reader:
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            yield (
+                reader.line_num,
+                {
+                    (k or "").strip().lower(): (v or "").strip()
+                    for k, v in row.items()
+                    if isinstance(k, str) and isinstance(v, str)
+                },
+            )
+    except csv.Error as exc:
+        raise RegisterFileError(f"line {reader.line_num + 1}: not CSV: {exc}") from None
 
 
 def jsonl_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     for number, line in enumerate(stream, start=1):
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
         if not line.strip():
             continue
         try:
@@ -148,7 +179,9 @@ def _yes_no(row: dict[str, Any], name: str) -> bool:
 def _event(
     kind: str, tenant: str, asset: str, at: datetime, source: str, payload: dict[str, Any]
 ) -> LifecycleEvent:
-    event_id = uuid.uuid5(NAMESPACE, f"{tenant}\x00{asset}\x00{kind}\x00{at.isoformat()}")
+    # The instant in UTC: 2021-03-01 and 2021-03-01T01:00:00+01:00 are one purchase, one id.
+    instant = at.astimezone(UTC).isoformat()
+    event_id = uuid.uuid5(NAMESPACE, f"{tenant}\x00{asset}\x00{kind}\x00{instant}")
     obj = {
         "event_id": str(event_id),
         "event_type": kind,

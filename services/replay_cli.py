@@ -26,7 +26,7 @@ def run_replay(settings: Settings, group: str | None, timeout_s: float) -> int:
     settings.require_endpoints()
     group = group or f"{settings.consumer_group}-replay-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     replay = replace(settings, consumer_group=group)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
     log_path = settings.data_dir / "logs" / f"replay-{group}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:

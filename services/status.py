@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infra.settings import Settings
-from projections.database import connect
+from projections.database import Connection, connect
 from streams.watermarks import high_watermarks
 
 
@@ -54,6 +57,62 @@ class StatusReport:
             row["lag"] = part.lag
         out["total_lag"] = self.total_lag
         return out
+
+
+class TenantStatus(BaseModel):
+    """What a tenant key may see of operations: its own assets, events and dead letters.
+    Partition offsets and other tenants' figures are operator data (``/v1/status``)."""
+
+    tenant_id: str
+    assets: int
+    assets_by_status: dict[str, int]
+    assets_with_anomalies: int
+    assets_with_incomplete_history: int
+    events_in_log: int
+    last_recorded_at: datetime | None
+    dead_letters_by_reason: dict[str, int] = Field(
+        description="Unresolved dead letters whose record key names this tenant "
+        "(tenant \\0 asset). Records without a readable key count only operator-wide."
+    )
+
+
+async def collect_tenant_status(conn: Connection, tenant_id: str) -> TenantStatus:
+    by_status = {
+        r["status"] or "unknown": r["n"]
+        for r in await conn.fetch(
+            "SELECT status, count(*) AS n FROM asset_state WHERE tenant_id = $1 "
+            "GROUP BY status ORDER BY status",
+            tenant_id,
+        )
+    }
+    counts = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE anomaly_count > 0) AS anomalies,"
+        " count(*) FILTER (WHERE incomplete_history) AS incomplete"
+        " FROM asset_state WHERE tenant_id = $1",
+        tenant_id,
+    )
+    log = await conn.fetchrow(
+        "SELECT count(*) AS n, max(recorded_at) AS last FROM event_log WHERE tenant_id = $1",
+        tenant_id,
+    )
+    assert counts is not None and log is not None
+    prefix = tenant_id.encode() + b"\x00"
+    dead = await conn.fetch(
+        "SELECT reason_kind, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL "
+        "AND substring(record_key FROM 1 FOR $2) = $1 GROUP BY reason_kind ORDER BY 2 DESC",
+        prefix,
+        len(prefix),
+    )
+    return TenantStatus(
+        tenant_id=tenant_id,
+        assets=sum(by_status.values()),
+        assets_by_status=by_status,
+        assets_with_anomalies=counts["anomalies"],
+        assets_with_incomplete_history=counts["incomplete"],
+        events_in_log=log["n"],
+        last_recorded_at=log["last"],
+        dead_letters_by_reason={r["reason_kind"]: r["n"] for r in dead},
+    )
 
 
 async def collect_status(settings: Settings) -> StatusReport:
@@ -134,7 +193,9 @@ def render(report: StatusReport, console: Console) -> None:
         )
     console.print(table)
     if report.broker_error:
-        console.print(f"[yellow]broker not reachable, lag unknown:[/yellow] {report.broker_error}")
+        console.print(
+            f"[yellow]broker not reachable, lag unknown:[/yellow] {escape(report.broker_error)}"
+        )
     console.print(
         f"total lag {report.total_lag if report.total_lag is not None else '?'} | "
         f"events in log {report.events_in_log} | assets {report.assets} | "
@@ -142,7 +203,7 @@ def render(report: StatusReport, console: Console) -> None:
         f"incomplete history {report.assets_with_incomplete_history}"
     )
     if report.dead_letters_by_reason:
-        reasons = ", ".join(f"{k}: {v}" for k, v in report.dead_letters_by_reason.items())
+        reasons = escape(", ".join(f"{k}: {v}" for k, v in report.dead_letters_by_reason.items()))
         console.print(f"unresolved dead letters by reason: {reasons} (see `kretslopp dlq list`)")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -30,7 +31,7 @@ from projections.database import connect
 from projections.migrate import migrate
 from projections.writer import reset_checkpoints
 from services import sample_fleet
-from services.api_keys import create_key
+from services.api_keys import replace_key
 from streams.producer import kafka_producer
 from streams.topics import ensure_topics
 
@@ -124,7 +125,7 @@ async def fleet_table(dsn: str) -> Table:
         share = f"{r['certified'] / r['purchased']:.0%}" if r["purchased"] else "-"
         life = f"{r['lifespan']:.2f}" if r["lifespan"] is not None else "-"
         table.add_row(
-            r["tenant_id"],
+            escape(r["tenant_id"]),
             str(r["assets"]),
             str(r["in_use"]),
             str(r["taken_back"]),
@@ -253,10 +254,15 @@ def run_up(
                     c.stop()
 
 
+DEMO_KEY_SOURCE = "kretslopp-up demo"
+
+
 async def _demo_key(dsn: str) -> str:
+    """A fresh demo key; the one the previous `up` printed is revoked (only hashes are
+    stored, so an old key cannot be shown again, and none is left active behind)."""
     conn = await connect(dsn)
     try:
-        key, _ = await create_key(conn, "goteborg-kommun", "kretslopp-up demo")
+        key, _ = await replace_key(conn, "goteborg-kommun", DEMO_KEY_SOURCE)
         return key
     finally:
         await conn.close()

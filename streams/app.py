@@ -8,6 +8,7 @@ in ~5 s on Tansu, no leader topic, no web server (workers share a host in tests)
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -145,7 +146,14 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(lifecycle, concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def project(stream: Any) -> None:
         await projector.start()
-        async with WriteAhead(projector.handle, depth=1) as writer:
+
+        def writer_failed(exc: BaseException) -> None:
+            # Stop the worker now, even if no further record ever reaches this agent; the
+            # next process resumes every partition at its PostgreSQL checkpoint.
+            writer_crash.append(asyncio.ensure_future(app.crash(exc)))
+
+        writer_crash: list[asyncio.Future[None]] = []
+        async with WriteAhead(projector.handle, depth=1, on_failure=writer_failed) as writer:
             async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
                 records = [
                     SourceRecord(

@@ -27,10 +27,19 @@ class WriterStopped(RuntimeError):
 
 
 class WriteAhead(Generic[T]):
-    def __init__(self, write: Callable[[T], Awaitable[object]], depth: int = 1) -> None:
+    def __init__(
+        self,
+        write: Callable[[T], Awaitable[object]],
+        depth: int = 1,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> None:
+        """``on_failure`` is called as soon as a write fails. The next ``put`` raises too,
+        but the stream may never deliver another batch (the fault suite caught a worker
+        waiting for records with its writer dead), so the owner must hear of it at once."""
         if depth < 1:
             raise ValueError("depth must be at least 1")
         self._write = write
+        self._on_failure = on_failure
         self._queue: asyncio.Queue[T] = asyncio.Queue(depth)
         self._task: asyncio.Task[None] | None = None
 
@@ -89,5 +98,9 @@ class WriteAhead(Generic[T]):
             batch = await self._queue.get()
             try:
                 await self._write(batch)
+            except Exception as exc:
+                if self._on_failure is not None:
+                    self._on_failure(exc)
+                raise
             finally:
                 self._queue.task_done()

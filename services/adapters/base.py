@@ -76,16 +76,87 @@ def required(obj: dict[str, Any], name: str, where: str = "") -> Any:
     return value
 
 
-def display(value: Any) -> str | None:
-    """ServiceNow/GLPI reference fields come as {"display_value": ...} / {"name": ...} or text."""
+def as_object(value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
+    """A JSON object; ``{}`` when absent (unless required). Anything else is refused naming
+    the field: a string or list where the tool sends an object was a 500 before (issue #12)."""
+    if value is None:
+        if required:
+            raise AdapterInputError(field, "is required (an object)")
+        return {}
+    if not isinstance(value, dict):
+        raise AdapterInputError(field, f"must be an object, not {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _scalar_text(value: Any, field: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise AdapterInputError(field or "(value)", f"must be text, not {_json_type(value)}")
+    text = str(value)
+    return text if text.strip() else None
+
+
+def display(value: Any, field: str = "") -> str | None:
+    """ServiceNow/GLPI reference fields come as {"display_value": ...} / {"name": ...} or text.
+
+    Only text or a number becomes text: a nested object or array is refused naming the field
+    (it used to become its Python repr, e.g. the org unit ``"{'a': 1}"``)."""
     if value is None or value == "":
         return None
     if isinstance(value, dict):
         for key in ("display_value", "name", "value"):
             if value.get(key) not in (None, ""):
-                return str(value[key])
+                return _scalar_text(value[key], f"{field}.{key}" if field else key)
         return None
-    return str(value)
+    return _scalar_text(value, field)
+
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "ja", "j", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "nej", "off"})
+
+
+def parse_bool(value: Any, field: str) -> bool:
+    """One reading of a yes/no field for every adapter: JSON booleans, 0/1, and the words
+    true/false, yes/no, ja/nej in any case. Anything else is refused, never guessed (GLPI's
+    ``"false"`` was stored as true before)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, dict):
+        return parse_bool(display(value, field), field)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise AdapterInputError(field, f"{value!r} is not a yes/no value (true/false, 1/0, yes/no)")
+
+
+def whole_number(value: Any, field: str) -> int | None:
+    """A count such as Snipe-IT's ``checkout_counter``: an integer or its digits; None when
+    absent."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise AdapterInputError(field, "must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise AdapterInputError(field, f"{value!r} is not a whole number")
 
 
 def parse_time(raw: Any, field: str) -> datetime:
@@ -133,8 +204,11 @@ def money(amount: Any, currency: Any) -> dict[str, Any] | None:
     """A price only when both amount and currency are known (a currency is never assumed)."""
     if amount in (None, "") or not currency:
         return None
+    if isinstance(amount, (dict, list, bool)):
+        raise AdapterInputError("cost", f"must be a number, not {_json_type(amount)}")
     try:
         value = float(str(amount).replace(",", ""))
     except ValueError:
         raise AdapterInputError("cost", f"{amount!r} is not a number") from None
-    return {"amount": value, "currency": str(currency).upper()}
+    code = display(currency, "currency")
+    return {"amount": value, "currency": code.upper()} if code else None

@@ -24,9 +24,11 @@ from typing import Any
 from services.adapters.base import (
     AdapterInputError,
     Mapping,
+    as_object,
     category_of,
     display,
     money,
+    parse_bool,
     parse_time,
     required,
 )
@@ -36,53 +38,68 @@ ITEMTYPE_CATEGORY = {"monitor": "monitor", "phone": "smartphone"}
 TAKE_BACK = {"sold": "resale", "donated": "donation", "returned to supplier": "refurbishment"}
 
 
+def _group(value: Any, field: str) -> str | None:
+    """GLPI 11 sends ``group`` as a list of ``{id, name}``; older versions one object or a
+    name. Several groups are kept as their names joined, in the order GLPI lists them."""
+    if isinstance(value, list):
+        names = [display(g, f"{field}[{i}]") for i, g in enumerate(value)]
+        joined = ", ".join(n for n in names if n)
+        return joined or None
+    return display(value, field)
+
+
 def map_webhook(tenant_id: str, hook: dict[str, Any]) -> Mapping:
-    event = (display(required(hook, "event")) or "").lower()
-    itemtype = (display(required(hook, "itemtype")) or "").lower()
-    item = required(hook, "item")
-    previous = hook.get("previous") or {}
-    asset_id = display(item.get("serial")) or f"{itemtype}-{required(item, 'id', 'item.')}"
+    event = (display(required(hook, "event"), "event") or "").lower()
+    itemtype = (display(required(hook, "itemtype"), "itemtype") or "").lower()
+    item = as_object(hook.get("item"), "item", required=True)
+    previous = as_object(hook.get("previous"), "previous")
+    asset_id = (
+        display(item.get("serial"), "item.serial")
+        or f"{itemtype}-{display(required(item, 'id', 'item.'), 'item.id')}"
+    )
     when = parse_time(item.get("date_mod") or item.get("date_creation"), "item.date_mod")
     out = Mapping(VENDOR, tenant_id, asset_id)
 
     def emit(kind: str, payload: dict[str, Any], at: Any = None) -> None:
         out.emit(kind, payload, at=at or when, change_id=f"{event}@{when.isoformat()}")
 
-    status = (display(item.get("status")) or "").lower()
-    before = (display(previous.get("status")) or "").lower()
-    infocom = item.get("infocom") or {}
+    status = (display(item.get("status"), "item.status") or "").lower()
+    before = (display(previous.get("status"), "previous.status") or "").lower()
+    infocom = as_object(item.get("infocom"), "item.infocom")
     if event == "new":
         if itemtype not in ("computer", "monitor", "phone"):
             out.unmapped.append(f"new {itemtype!r} is not a tracked device type")
             return out
         category = ITEMTYPE_CATEGORY.get(itemtype) or category_of(
-            display(item.get("type")), "item.type"
+            display(item.get("type"), "item.type"), "item.type"
         )
         emit(
             "purchased",
             {
                 "category": category,
-                "manufacturer": display(item.get("manufacturer"))
+                "manufacturer": display(item.get("manufacturer"), "item.manufacturer")
                 or required(item, "manufacturer", "item."),
-                "model": display(item.get("model")) or required(item, "model", "item."),
-                "serial": display(item.get("serial")),
-                "supplier": display(infocom.get("supplier"))
+                "model": display(item.get("model"), "item.model")
+                or required(item, "model", "item."),
+                "serial": display(item.get("serial"), "item.serial"),
+                "supplier": display(infocom.get("supplier"), "item.infocom.supplier")
                 or required(infocom, "supplier", "item.infocom."),
                 "price": money(infocom.get("value"), infocom.get("currency")),
                 "warranty_months": infocom.get("warranty_duration"),
-                "org_unit": display(item.get("group")),
+                "org_unit": _group(item.get("group"), "item.group"),
             },
             at=parse_time(infocom["buy_date"], "item.infocom.buy_date")
             if infocom.get("buy_date")
             else None,
         )
     elif event == "update":
-        group, old_group = display(item.get("group")), display(previous.get("group"))
+        group = _group(item.get("group"), "item.group")
+        old_group = _group(previous.get("group"), "previous.group")
         if status in TAKE_BACK and before != status:
             emit(
                 "taken_back",
                 {
-                    "counterparty": display(infocom.get("supplier"))
+                    "counterparty": display(infocom.get("supplier"), "item.infocom.supplier")
                     or required(infocom, "supplier", "item.infocom."),
                     "channel": TAKE_BACK[status],
                 },
@@ -95,8 +112,9 @@ def map_webhook(tenant_id: str, hook: dict[str, Any]) -> Mapping:
                 emit(
                     "recycled",
                     {
-                        "recycler": display(infocom.get("supplier")) or "unknown",
-                        "inside_eu_eea": bool(inside),
+                        "recycler": display(infocom.get("supplier"), "item.infocom.supplier")
+                        or "unknown",
+                        "inside_eu_eea": parse_bool(inside, "item.infocom.inside_eu_eea"),
                     },
                 )
         elif before == "in repair" and status == "in use":

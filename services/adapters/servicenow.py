@@ -35,9 +35,11 @@ from typing import Any
 from services.adapters.base import (
     AdapterInputError,
     Mapping,
+    as_object,
     category_of,
     display,
     money,
+    parse_bool,
     parse_time,
     required,
 )
@@ -69,10 +71,10 @@ RETIRED_TAKE_BACK = {
 }
 
 
-def _status(record: dict[str, Any] | None) -> str | None:
+def _status(record: dict[str, Any] | None, where: str) -> str | None:
     if record is None:
         return None
-    return display(record.get("install_status"))
+    return display(record.get("install_status"), f"{where}.install_status")
 
 
 def _name(status: str | None) -> str:
@@ -83,11 +85,18 @@ def map_change(tenant_id: str, change: dict[str, Any]) -> Mapping:
     current = required(change, "current")
     if not isinstance(current, dict):
         raise AdapterInputError("current", "must be an object (the alm_hardware record)")
-    previous = change.get("previous")
-    sys_id = str(change.get("sys_id") or required(current, "sys_id", "current."))
-    asset_id = display(current.get("serial_number")) or display(current.get("asset_tag")) or sys_id
+    previous = as_object(change.get("previous"), "previous") or None
+    sys_id = display(change.get("sys_id"), "sys_id") or display(
+        required(current, "sys_id", "current."), "current.sys_id"
+    )
+    assert sys_id is not None
+    asset_id = (
+        display(current.get("serial_number"), "current.serial_number")
+        or display(current.get("asset_tag"), "current.asset_tag")
+        or sys_id
+    )
     when = parse_time(current.get("sys_updated_on"), "current.sys_updated_on")
-    before, after = _status(previous), _status(current)
+    before, after = _status(previous, "previous"), _status(current, "current")
     if after is None:
         raise AdapterInputError("current.install_status", "is required")
     out = Mapping(VENDOR, tenant_id, asset_id)
@@ -102,31 +111,43 @@ def map_change(tenant_id: str, change: dict[str, Any]) -> Mapping:
             "purchased",
             {
                 "category": category_of(
-                    display(current.get("model_category")), "current.model_category"
+                    display(current.get("model_category"), "current.model_category"),
+                    "current.model_category",
                 ),
-                "manufacturer": display(current.get("manufacturer"))
+                "manufacturer": display(current.get("manufacturer"), "current.manufacturer")
                 or required(current, "manufacturer", "current."),
-                "model": display(current.get("model")) or required(current, "model", "current."),
-                "serial": display(current.get("serial_number")),
-                "supplier": display(current.get("vendor"))
+                "model": display(current.get("model"), "current.model")
+                or required(current, "model", "current."),
+                "serial": display(current.get("serial_number"), "current.serial_number"),
+                "supplier": display(current.get("vendor"), "current.vendor")
                 or required(current, "vendor", "current."),
-                "price": money(current.get("cost"), display(current.get("cost_currency"))),
+                "price": money(
+                    current.get("cost"),
+                    display(current.get("cost_currency"), "current.cost_currency"),
+                ),
                 "warranty_months": None,
-                "org_unit": display(current.get("department")),
+                "org_unit": display(current.get("department"), "current.department"),
             },
             at=parse_time(bought, "current.purchase_date") if bought else None,
         )
     elif before == IN_MAINTENANCE and after in (IN_USE, IN_STOCK):
         emit("repaired", {"kind": "repair"})
     elif after == IN_USE and before in (IN_USE, IN_STOCK):
-        old, new = display((previous or {}).get("department")), display(current.get("department"))
+        old, new = (
+            display((previous or {}).get("department"), "previous.department"),
+            display(current.get("department"), "current.department"),
+        )
         if new and new != old:
             emit("redeployed", {"to_org_unit": new})
         else:
             out.unmapped.append(f"{transition} without a change of department is no lifecycle fact")
     elif after == RETIRED and before != RETIRED:
-        substate = (display(current.get("substatus")) or "").lower().replace(" ", "_")
-        counterparty = display(current.get("u_disposal_vendor")) or display(current.get("vendor"))
+        substate = (
+            (display(current.get("substatus"), "current.substatus") or "").lower().replace(" ", "_")
+        )
+        counterparty = display(
+            current.get("u_disposal_vendor"), "current.u_disposal_vendor"
+        ) or display(current.get("vendor"), "current.vendor")
         if substate in RETIRED_TAKE_BACK:
             if not counterparty:
                 raise AdapterInputError("current.u_disposal_vendor", "is required for a take-back")
@@ -135,7 +156,9 @@ def map_change(tenant_id: str, change: dict[str, Any]) -> Mapping:
                 {
                     "counterparty": counterparty,
                     "channel": RETIRED_TAKE_BACK[substate],
-                    "certificate_reference": display(current.get("u_certificate")),
+                    "certificate_reference": display(
+                        current.get("u_certificate"), "current.u_certificate"
+                    ),
                 },
             )
         elif substate == "disposed":
@@ -152,8 +175,10 @@ def map_change(tenant_id: str, change: dict[str, Any]) -> Mapping:
                     "recycled",
                     {
                         "recycler": counterparty,
-                        "inside_eu_eea": str(inside).lower() in ("true", "1", "yes"),
-                        "certificate_reference": display(current.get("u_certificate")),
+                        "inside_eu_eea": parse_bool(inside, "current.u_inside_eu_eea"),
+                        "certificate_reference": display(
+                            current.get("u_certificate"), "current.u_certificate"
+                        ),
                     },
                 )
         elif substate == "pending_disposal":

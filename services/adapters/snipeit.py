@@ -28,11 +28,14 @@ from typing import Any
 from services.adapters.base import (
     AdapterInputError,
     Mapping,
+    as_object,
     category_of,
     display,
     money,
+    parse_bool,
     parse_time,
     required,
+    whole_number,
 )
 
 VENDOR = "snipe-it"
@@ -51,7 +54,7 @@ def _time(value: Any, field: str) -> Any:
 
 
 def _custom(asset: dict[str, Any], name: str) -> Any:
-    fields = asset.get("custom_fields") or {}
+    fields = as_object(asset.get("custom_fields"), "asset.custom_fields")
     for label, entry in fields.items():
         if isinstance(entry, dict) and (entry.get("field") == name or label == name):
             return entry.get("value")
@@ -59,11 +62,12 @@ def _custom(asset: dict[str, Any], name: str) -> Any:
 
 
 def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
-    asset = required(entry, "asset")
+    asset = as_object(entry.get("asset"), "asset", required=True)
     asset_id = (
-        display(asset.get("serial"))
-        or display(asset.get("asset_tag"))
-        or str(required(asset, "id", "asset."))
+        display(asset.get("serial"), "asset.serial")
+        or display(asset.get("asset_tag"), "asset.asset_tag")
+        or display(required(asset, "id", "asset."), "asset.id")
+        or ""
     )
     out = Mapping(VENDOR, tenant_id, asset_id)
 
@@ -71,8 +75,10 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
         out.emit(kind, payload, at=when, change_id=change_id)
 
     if "maintenance" in entry:
-        m = entry["maintenance"]
-        kind = (display(m.get("asset_maintenance_type")) or "").lower()
+        m = as_object(entry["maintenance"], "maintenance", required=True)
+        kind = (
+            display(m.get("asset_maintenance_type"), "maintenance.asset_maintenance_type") or ""
+        ).lower()
         if kind not in ("repair", "upgrade"):
             out.unmapped.append(f"maintenance of type {kind or '(none)'!r} is no repair or upgrade")
         elif not m.get("completion_date"):
@@ -86,8 +92,8 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
             )
         return out
 
-    activity = required(entry, "activity")
-    action = (display(activity.get("action_type")) or "").lower()
+    activity = as_object(entry.get("activity"), "activity", required=True)
+    action = (display(activity.get("action_type"), "activity.action_type") or "").lower()
     when = _time(activity.get("created_at"), "activity.created_at")
     change = f"activity-{required(activity, 'id', 'activity.')}"
     if action == "create new":
@@ -98,31 +104,41 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
             else when,
             change,
             {
-                "category": category_of(display(asset.get("category")), "asset.category"),
-                "manufacturer": display(asset.get("manufacturer"))
+                "category": category_of(
+                    display(asset.get("category"), "asset.category"), "asset.category"
+                ),
+                "manufacturer": display(asset.get("manufacturer"), "asset.manufacturer")
                 or required(asset, "manufacturer", "asset."),
-                "model": display(asset.get("model")) or required(asset, "model", "asset."),
-                "serial": display(asset.get("serial")),
-                "supplier": display(asset.get("supplier")) or required(asset, "supplier", "asset."),
+                "model": display(asset.get("model"), "asset.model")
+                or required(asset, "model", "asset."),
+                "serial": display(asset.get("serial"), "asset.serial"),
+                "supplier": display(asset.get("supplier"), "asset.supplier")
+                or required(asset, "supplier", "asset."),
                 "price": money(asset.get("purchase_cost"), asset.get("currency")),
                 "warranty_months": _warranty(asset.get("warranty_months")),
-                "org_unit": display(asset.get("location")),
+                "org_unit": display(asset.get("location"), "asset.location"),
             },
         )
     elif action == "checkout":
-        if int(asset.get("checkout_counter") or 0) <= 1:
+        if (whole_number(asset.get("checkout_counter"), "asset.checkout_counter") or 0) <= 1:
             out.unmapped.append("first checkout is the deployment after purchase, no redeployment")
         else:
-            location = display(asset.get("location")) or display(asset.get("rtd_location"))
+            location = display(asset.get("location"), "asset.location") or display(
+                asset.get("rtd_location"), "asset.rtd_location"
+            )
             if not location:
                 raise AdapterInputError("asset.location", "is required to name the new org unit")
             emit("redeployed", when, change, {"to_org_unit": location})
     elif action in ("checkin from", "checkin"):
         out.unmapped.append("checkin returns the asset to IT stock; no lifecycle fact")
     elif action == "update":
-        status = asset.get("status_label") or {}
-        label = (display(status) or "").lower()
-        status_type = (status.get("status_type") or status.get("status_meta") or "").lower()
+        status = as_object(asset.get("status_label"), "asset.status_label")
+        label = (display(status, "asset.status_label") or "").lower()
+        status_type = (
+            display(status.get("status_type"), "asset.status_label.status_type")
+            or display(status.get("status_meta"), "asset.status_label.status_meta")
+            or ""
+        ).lower()
         if status_type != "archived":
             out.unmapped.append(
                 f"status {label!r} ({status_type or 'unknown type'}) is no end of use"
@@ -133,7 +149,7 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
                 when,
                 change,
                 {
-                    "counterparty": display(asset.get("supplier"))
+                    "counterparty": display(asset.get("supplier"), "asset.supplier")
                     or required(asset, "supplier", "asset."),
                     "channel": ARCHIVED_TAKE_BACK[label],
                 },
@@ -148,8 +164,8 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
                     when,
                     change,
                     {
-                        "recycler": display(asset.get("supplier")) or "unknown",
-                        "inside_eu_eea": str(inside).lower() in ("1", "true", "yes"),
+                        "recycler": display(asset.get("supplier"), "asset.supplier") or "unknown",
+                        "inside_eu_eea": parse_bool(inside, "asset.custom_fields"),
                     },
                 )
         else:
@@ -160,9 +176,13 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
 
 
 def _warranty(value: Any) -> int | None:
-    if value in (None, ""):
+    """Snipe-IT sends ``"36 months"``; a bare number is accepted too."""
+    if isinstance(value, (dict, list, bool)):
+        raise AdapterInputError("asset.warranty_months", "must be text or a number")
+    words = str(value).split() if value is not None else []
+    if not words:
         return None
     try:
-        return int(str(value).split()[0])
+        return int(words[0])
     except ValueError:
         raise AdapterInputError("asset.warranty_months", f"{value!r} is not months") from None

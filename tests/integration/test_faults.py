@@ -36,7 +36,8 @@ async def _wait_dead(worker: object, seconds: float = 60) -> int:
         if process.poll() is not None:
             return int(process.returncode)
         await asyncio.sleep(0.1)
-    raise AssertionError("the worker did not die at the fault point")
+    log = worker.log()[-8000:]  # type: ignore[attr-defined]
+    raise AssertionError(f"the worker did not die at the fault point\n{log}")
 
 
 @pytest.mark.parametrize("point", ["before_commit", "after_commit"])
@@ -163,7 +164,7 @@ async def test_unexpected_writer_error_stops_the_worker_and_skips_nothing(env: S
     objects = fleet(assets=200, events_per_asset=10, seed=58)
     last = await produce(env, [as_record(o) for o in objects])
     doomed = env.worker("doomed", {"KRETSLOPP_FAULT": "writer:3:raise"})
-    code = await _wait_dead(doomed)
+    code = await _wait_dead(doomed, seconds=120)
     assert code != 0 and code != -9, doomed.log()[-2000:]
     applied_at_death, _, _ = await totals(env)
     assert applied_at_death < 2000

@@ -100,3 +100,22 @@ async def test_leaving_on_an_error_cancels_the_write_in_progress() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         WriteAhead(lambda batch: asyncio.sleep(0), depth=0)
+
+
+async def test_a_failed_writer_is_reported_at_once_even_with_nothing_more_to_put() -> None:
+    """The agent may be waiting for records that never come: the failure must not wait for
+    the next put (a worker hung with its writer dead, found by the fault suite)."""
+    reported: list[BaseException] = []
+
+    async def fail(batch: int) -> None:
+        raise RuntimeError(f"batch {batch} failed")
+
+    with pytest.raises(WriterStopped):
+        async with WriteAhead(fail, depth=1, on_failure=reported.append) as writer:
+            await writer.put(1)
+            for _ in range(50):
+                if reported:
+                    break
+                await asyncio.sleep(0.01)
+            assert [str(e) for e in reported] == ["batch 1 failed"]  # before any other put
+            await writer.put(2)
