@@ -164,6 +164,24 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_adapters(args: argparse.Namespace, settings: Settings) -> int:
+    from services.adapters_cli import run_adapter_settings, run_unmapped
+
+    if args.action == "settings":
+        return run_adapter_settings(
+            settings,
+            args.tenant,
+            args.tool,
+            categories=args.category,
+            custom_fields=args.custom_field,
+            words=args.word,
+            clear=args.clear,
+        )
+    return run_unmapped(
+        settings, tenant=args.tenant, tool=args.tool, limit=args.limit, as_json=args.json
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kretslopp",
@@ -316,6 +334,51 @@ def build_parser() -> argparse.ArgumentParser:
                 default="json",
             )
     report.set_defaults(func=_cmd_report)
+
+    adapters = sub.add_parser(
+        "adapters",
+        help="a tenant's adapter settings; lifecycle signals adapters could not map",
+        description="ServiceNow, Snipe-IT and GLPI name categories, custom fields and "
+        "activity types in the customer's own words: 'settings' maps them per tenant. "
+        "'unmapped' lists the status or substate changes adapters received but could not turn "
+        "into an event (kept with their payload, never lost silently).",
+    )
+    adapter_actions = adapters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    adapter_settings = adapter_actions.add_parser(
+        "settings", help="show or change a tenant's settings of one adapter"
+    )
+    adapter_settings.add_argument("tenant", help="tenant id")
+    adapter_settings.add_argument("tool", choices=["servicenow", "snipe-it", "glpi"])
+    adapter_settings.add_argument(
+        "--category",
+        nargs="+",
+        metavar="NAME=CATEGORY",
+        help="the tool's category name or ServiceNow model_category sys_id, e.g. "
+        "'Bärbara datorer=laptop' or 'Computer=desktop'",
+    )
+    adapter_settings.add_argument(
+        "--custom-field",
+        nargs="+",
+        metavar="FIELD=COLUMN",
+        help="where the tool keeps one of our fields, e.g. inside_eu_eea=_snipeit_eu_12",
+    )
+    adapter_settings.add_argument(
+        "--word",
+        nargs="+",
+        metavar="WORD=MEANING",
+        help="a translated action, maintenance or status word, e.g. Kasserad=recycled",
+    )
+    adapter_settings.add_argument(
+        "--clear", action="store_true", help="start from empty settings (then apply options)"
+    )
+    unmapped = adapter_actions.add_parser(
+        "unmapped", help="lifecycle signals received but not mapped, newest first"
+    )
+    unmapped.add_argument("--tenant", help="only this tenant")
+    unmapped.add_argument("--tool", choices=["servicenow", "snipe-it", "glpi"])
+    unmapped.add_argument("--limit", type=int, default=200, help="at most this many (200)")
+    unmapped.add_argument("--json", action="store_true", help="JSON instead of a table")
+    adapters.set_defaults(func=_cmd_adapters)
 
     keys = sub.add_parser(
         "keys",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 import structlog
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.adapter_store import Signal, load_settings, record_signals
 from services.adapters import ADAPTERS, AdapterInputError
+from services.adapters.base import AdapterOptions
 from services.http_auth import TenantCaller
 from services.ingest import (
     MAX_ITEMS,
@@ -91,6 +93,11 @@ async def submit(publisher: Publisher, submission: Submission, source: str) -> J
 class Unmapped(BaseModel):
     index: int
     reason: str
+    lifecycle_signal: bool = Field(
+        default=False,
+        description="A status or substate change that maps to no event: kept for review "
+        "(`kretslopp adapters unmapped`) and counted in status.",
+    )
 
 
 class AdapterAccepted(Accepted):
@@ -103,23 +110,27 @@ Tool = Literal["servicenow", "snipe-it", "glpi"]
 @dataclass
 class MappedPayloads:
     """Adapter output for one request: events with the index of the payload each came from
-    (so an invalid event is reported at its position in the request), unmapped changes and
-    payloads that could not be read."""
+    (so an invalid event is reported at its position in the request), unmapped changes (the
+    lifecycle signals among them kept apart) and payloads that could not be read."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
     origins: list[int] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
     errors: list[ItemError] = field(default_factory=list)
 
 
-def map_payloads(tool: str, tenant_id: str, payloads: list[Any]) -> MappedPayloads:
+def map_payloads(
+    tool: str, tenant_id: str, payloads: list[Any], options: AdapterOptions | None = None
+) -> MappedPayloads:
+    options = options or AdapterOptions()
     out = MappedPayloads()
     for index, payload in enumerate(payloads):
         if not isinstance(payload, dict):
             out.errors.append(ItemError(index, None, "", "each payload must be a JSON object"))
             continue
         try:
-            mapping = ADAPTERS[tool](tenant_id, payload)
+            mapping = ADAPTERS[tool](tenant_id, payload, options)
         except AdapterInputError as exc:
             out.errors.append(ItemError(index, None, exc.field, exc.reason))
             continue
@@ -131,7 +142,11 @@ def map_payloads(tool: str, tenant_id: str, payloads: list[Any]) -> MappedPayloa
             continue
         out.events.extend(mapping.events)
         out.origins.extend(index for _ in mapping.events)
-        out.unmapped.extend(Unmapped(index=index, reason=r) for r in mapping.unmapped)
+        out.unmapped.extend(
+            Unmapped(index=index, reason=r, lifecycle_signal=r in mapping.signals)
+            for r in mapping.unmapped
+        )
+        out.signals.extend(Signal(index, mapping.asset_id, r, payload) for r in mapping.signals)
     return out
 
 
@@ -192,18 +207,34 @@ def gateway_router(publisher: Publisher) -> APIRouter:
         },
     )
     async def post_tool_payloads(
-        tenant_id: str, tool: Tool, request: Request, key: TenantCaller
+        tenant_id: str,
+        tool: Tool,
+        request: Request,
+        key: TenantCaller,
+        itemtype: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                pattern=r"^[A-Za-z_]+$",
+                description="GLPI: the webhook's item type (Computer, Monitor, Phone); GLPI's "
+                "webhook body does not carry it.",
+            ),
+        ] = None,
     ) -> Any:
         """What ServiceNow, Snipe-IT or GLPI sends (one payload or an array), mapped to
-        canonical events through the adapter's documented table. Changes that carry no
-        lifecycle fact are listed under ``unmapped`` with the reason, never guessed."""
+        canonical events through the adapter's documented table and the tenant's adapter
+        settings. Changes that carry no lifecycle fact are listed under ``unmapped`` with the
+        reason, never guessed; those with a lifecycle signal are also kept for review."""
         try:
             payloads = parse_body(await read_body(request))
             if len(payloads) > MAX_ITEMS:
                 raise SubmissionError(413, f"{len(payloads)} payloads; at most {MAX_ITEMS}")
         except SubmissionError as exc:
             return error_response(exc)
-        mapped = map_payloads(tool, tenant_id, payloads)
+        pool = request.app.state.pool
+        async with pool.acquire() as conn:
+            settings = await load_settings(conn, tenant_id, tool)
+        mapped = map_payloads(tool, tenant_id, payloads, AdapterOptions(settings, itemtype))
         if mapped.errors:
             return JSONResponse(
                 status_code=422,
@@ -214,6 +245,8 @@ def gateway_router(publisher: Publisher) -> APIRouter:
                 },
             )
         if not mapped.events:
+            async with pool.acquire() as conn:
+                await record_signals(conn, tenant_id, tool, mapped.signals)
             return JSONResponse(
                 status_code=200,
                 content=AdapterAccepted(
@@ -223,6 +256,8 @@ def gateway_router(publisher: Publisher) -> APIRouter:
         submission = validate_mapped(mapped, tenant_id)
         response = await submit(publisher, submission, key.source)
         if response.status_code == 202:
+            async with pool.acquire() as conn:
+                await record_signals(conn, tenant_id, tool, mapped.signals)
             body = orjson.loads(response.body)
             body["unmapped"] = [u.model_dump() for u in mapped.unmapped]
             return JSONResponse(status_code=202, content=body)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from infra.settings import Settings
 from projections.database import Connection, connect
+from services.adapter_store import count_signals
 from streams.watermarks import high_watermarks
 
 
@@ -44,6 +45,7 @@ class StatusReport:
     assets_with_anomalies: int = 0
     assets_with_incomplete_history: int = 0
     events_in_log: int = 0
+    unmapped_lifecycle_signals: dict[str, int] = field(default_factory=dict)
     broker_error: str | None = None
 
     @property
@@ -70,6 +72,10 @@ class TenantStatus(BaseModel):
     assets_with_incomplete_history: int
     events_in_log: int
     last_recorded_at: datetime | None
+    unmapped_lifecycle_signals: dict[str, int] = Field(
+        description="Status or substate changes adapters received but could not map, per "
+        "tool (`kretslopp adapters unmapped`)."
+    )
     dead_letters_by_reason: dict[str, int] = Field(
         description="Unresolved dead letters whose record key names this tenant "
         "(tenant \\0 asset). Records without a readable key count only operator-wide."
@@ -112,6 +118,7 @@ async def collect_tenant_status(conn: Connection, tenant_id: str) -> TenantStatu
         events_in_log=log["n"],
         last_recorded_at=log["last"],
         dead_letters_by_reason={r["reason_kind"]: r["n"] for r in dead},
+        unmapped_lifecycle_signals=await count_signals(conn, tenant_id),
     )
 
 
@@ -164,6 +171,7 @@ async def collect_status(settings: Settings) -> StatusReport:
         report.assets_with_anomalies = counts["anomalies"]
         report.assets_with_incomplete_history = counts["incomplete"]
         report.events_in_log = await conn.fetchval("SELECT count(*) FROM event_log")
+        report.unmapped_lifecycle_signals = await count_signals(conn, None)
     finally:
         await conn.close()
     return report
@@ -205,6 +213,14 @@ def render(report: StatusReport, console: Console) -> None:
     if report.dead_letters_by_reason:
         reasons = escape(", ".join(f"{k}: {v}" for k, v in report.dead_letters_by_reason.items()))
         console.print(f"unresolved dead letters by reason: {reasons} (see `kretslopp dlq list`)")
+    if report.unmapped_lifecycle_signals:
+        signals = escape(
+            ", ".join(f"{k}: {v}" for k, v in report.unmapped_lifecycle_signals.items())
+        )
+        console.print(
+            f"lifecycle signals adapters could not map: {signals} "
+            "(see `kretslopp adapters unmapped`)"
+        )
 
 
 def run_status(settings: Settings, *, as_json: bool) -> int:

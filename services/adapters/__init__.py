@@ -10,12 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from services.adapters import glpi, servicenow, snipeit
-from services.adapters.base import AdapterInputError, Mapping
+from services.adapters.base import AdapterInputError, AdapterOptions, Mapping
 
-ADAPTERS: dict[str, Callable[[str, dict[str, Any]], Mapping]] = {
+Adapter = Callable[[str, dict[str, Any], AdapterOptions | None], Mapping]
+ADAPTERS: dict[str, Adapter] = {
     "servicenow": servicenow.map_change,
     "snipe-it": snipeit.map_entry,
     "glpi": glpi.map_webhook,
 }
 
-__all__ = ["ADAPTERS", "AdapterInputError", "Mapping"]
+__all__ = ["ADAPTERS", "AdapterInputError", "AdapterOptions", "Mapping"]

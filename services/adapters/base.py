@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.models import Category
+
 NAMESPACE = uuid.UUID("8f0b7d9e-6a52-4c1e-9f6d-6b7265746164")
 
 
@@ -19,15 +23,71 @@ class AdapterInputError(ValueError):
         self.reason = reason
 
 
+class AdapterSettings(BaseModel):
+    """One tenant's configuration of one adapter (``kretslopp adapters settings``).
+
+    Tools name categories, custom fields and activity types in the customer's own words and
+    language; these maps say what they mean. Looked up case-insensitively."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    categories: dict[str, Category] = Field(
+        default_factory=dict,
+        description="The tool's category name (or ServiceNow model_category sys_id) -> category.",
+    )
+    custom_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Our field (inside_eu_eea) -> the tool's column or label, e.g. "
+        "_snipeit_eu_eea_12.",
+    )
+    words: dict[str, str] = Field(
+        default_factory=dict,
+        description="A translated action, maintenance or status word -> its English one, "
+        "e.g. 'Reparera' -> 'repair'.",
+    )
+
+    def category(self, name: str) -> str | None:
+        wanted = name.strip().lower()
+        for key, value in self.categories.items():
+            if key.strip().lower() == wanted:
+                return value.value
+        return None
+
+    def word(self, text: str) -> str:
+        wanted = text.strip().lower()
+        for key, value in self.words.items():
+            if key.strip().lower() == wanted:
+                return value.strip().lower()
+        return wanted
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    """What an adapter knows besides the payload: the tenant's settings and, for tools whose
+    webhook does not say it (GLPI), the item type configured on the webhook's URL."""
+
+    settings: AdapterSettings = field(default_factory=lambda: AdapterSettings())
+    itemtype: str | None = None
+
+
 @dataclass
 class Mapping:
-    """Canonical event objects (still to be validated) and the changes that map to none."""
+    """Canonical event objects (still to be validated) and the changes that map to none.
+
+    ``signals`` are the unmapped changes that carry a lifecycle signal (a status or substate
+    change the table could not turn into an event): the gateway keeps them where an operator
+    sees them (``kretslopp adapters unmapped``, status), so no fact is lost silently."""
 
     vendor: str
     tenant_id: str
     asset_id: str
     events: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)
+
+    def signal(self, reason: str) -> None:
+        self.unmapped.append(reason)
+        self.signals.append(reason)
 
     def emit(self, kind: str, payload: dict[str, Any], *, at: datetime, change_id: str) -> None:
         self.events.append(
@@ -160,7 +220,12 @@ def whole_number(value: Any, field: str) -> int | None:
 
 
 def parse_time(raw: Any, field: str) -> datetime:
-    """ISO 8601, or the 'YYYY-MM-DD HH:MM:SS' the tools use for UTC timestamps in their APIs."""
+    """ISO 8601, or the 'YYYY-MM-DD HH:MM:SS' the tools use for UTC timestamps in their APIs.
+
+    A ServiceNow ``{"display_value", "value"}`` pair gives its ``value``: the display value is
+    in the API user's time zone and format, the value in UTC."""
+    if isinstance(raw, dict):
+        raw = raw.get("value") if raw.get("value") not in (None, "") else raw.get("display_value")
     if not isinstance(raw, str) or not raw:
         raise AdapterInputError(field, "is required (a timestamp)")
     text = raw.strip().replace(" ", "T", 1)
@@ -171,31 +236,56 @@ def parse_time(raw: Any, field: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# Category names as the tools ship them: ServiceNow model categories, Snipe-IT's seeded
+# (plural) categories, GLPI item types. "Computer" is not here: in ServiceNow it covers
+# laptops and desktops alike, so it is never guessed (configure the tenant's names).
 CATEGORY_WORDS: dict[str, str] = {
     "laptop": "laptop",
+    "laptops": "laptop",
     "notebook": "laptop",
+    "notebooks": "laptop",
     "desktop": "desktop",
-    "computer": "desktop",
-    "personal computer": "desktop",
+    "desktops": "desktop",
     "workstation": "desktop",
+    "workstations": "desktop",
     "monitor": "monitor",
+    "monitors": "monitor",
     "display": "monitor",
+    "displays": "monitor",
     "mobile phone": "smartphone",
+    "mobile phones": "smartphone",
     "mobile device": "smartphone",
     "smartphone": "smartphone",
+    "smartphones": "smartphone",
     "phone": "smartphone",
     "tablet": "tablet",
+    "tablets": "tablet",
     "server": "server",
+    "servers": "server",
 }
+AMBIGUOUS_CATEGORIES = {"computer", "computers", "personal computer", "pc", "hardware"}
 
 
-def category_of(name: str | None, field: str) -> str:
+def category_of(name: str | None, field: str, settings: AdapterSettings | None = None) -> str:
     if not name:
         raise AdapterInputError(field, "is required to know the device category")
-    found = CATEGORY_WORDS.get(name.strip().lower())
+    configured = settings.category(name) if settings is not None else None
+    if configured is not None:
+        return configured
+    word = name.strip().lower()
+    if word in AMBIGUOUS_CATEGORIES:
+        raise AdapterInputError(
+            field,
+            f"{name!r} covers several device categories and is not guessed: configure it "
+            "(kretslopp adapters settings TENANT TOOL --category NAME=laptop)",
+        )
+    found = CATEGORY_WORDS.get(word)
     if found is None:
         raise AdapterInputError(
-            field, f"{name!r} is not a known category ({', '.join(sorted(CATEGORY_WORDS))})"
+            field,
+            f"{name!r} is not a known category: configure it (kretslopp adapters settings "
+            "TENANT TOOL --category NAME=CATEGORY) or use one of "
+            f"{', '.join(sorted(set(CATEGORY_WORDS.values())))}",
         )
     return found
 

@@ -10,23 +10,32 @@ with the asset as ``GET /api/v1/hardware/{id}`` returns it::
 |---|---|
 | activity ``create new`` | purchased (``category``, ``manufacturer``, ``model``, ``supplier``, ``purchase_date``) |
 | activity ``checkout`` with ``checkout_counter`` > 1 | redeployed, to the asset's ``location`` |
-| first ``checkout`` (``checkout_counter`` 1) | not mapped: deployment after purchase |
-| activity ``checkin from`` | not mapped: back in IT stock is no lifecycle fact |
+| first ``checkout`` (``checkout_counter`` 1) | not mapped: the deployment after purchase |
+| a status change in ``log_meta`` (update or checkin) to Sold / Donated / Returned to supplier | taken_back (resale / donation / refurbishment) |
+| a status change in ``log_meta`` to Recycled | recycled (needs the ``inside_eu_eea`` custom field) |
+| ``checkin`` without a status change; an update without one (notes, location...) | not mapped |
 | maintenance of type Repair / Upgrade, completed | repaired (repair / upgrade) |
 | other maintenance types | not mapped |
-| status change to an *archived* label Sold / Donated / Returned to supplier | taken_back (resale / donation / refurbishment) |
-| status change to the archived label Recycled | recycled (needs ``_snipeit_inside_eu_eea`` custom field) |
-| other status changes (pending, deployable, undeployable) | not mapped |
 
-A checkout to a person uses the asset's location, never the person: no personal data.
+Facts from Snipe-IT's source (v8): ``ActionlogsTransformer::changedInfo`` reports a status
+change in ``log_meta`` under the translated "Status Label" key (``status_id`` in the raw log)
+as ``{"old": "[id: 2] Ready to Deploy", "new": "[id: 4] Sold"}``; a lease return is logged
+only as a checkin whose ``log_meta`` carries such a change. Custom field columns are
+``_snipeit_<name>_<field id>`` (``CustomField::convertUnicodeDbSlug``). Activity and maintenance
+types are stored in the language of the user who acted ("skapa ny", "Reparera"): they are read
+through the tenant's ``words`` setting, with the Swedish ones built in. Seeded categories are
+plural ("Laptops", "Mobile Phones"). A checkout to a person uses the asset's location, never
+the person: no personal data.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from services.adapters.base import (
     AdapterInputError,
+    AdapterOptions,
     Mapping,
     as_object,
     category_of,
@@ -44,6 +53,30 @@ ARCHIVED_TAKE_BACK = {
     "donated": "donation",
     "returned to supplier": "refurbishment",
 }
+RECYCLED = "recycled"
+# Translations Snipe-IT stores for the activity and maintenance types we read (sv), beside
+# the tenant's own ``words``.
+BUILT_IN_WORDS = {
+    "skapa ny": "create new",
+    "reparera": "repair",
+    "reparation": "repair",
+    "uppgradering": "upgrade",
+    "uppgradera": "upgrade",
+    "utcheckning": "checkout",
+    "incheckning": "checkin from",
+    "uppdatera": "update",
+    "såld": "sold",
+    "donerad": "donated",
+    "återlämnad till leverantör": "returned to supplier",
+    "återvunnen": "recycled",
+}
+_ID_PREFIX = re.compile(r"^\[id: ?\d+\]\s*")
+_STATUS_KEYS = {"status_id", "status label", "status", "statusetikett"}
+
+
+def _word(text: str | None, options: AdapterOptions) -> str:
+    word = options.settings.word(text or "")
+    return BUILT_IN_WORDS.get(word, word)
 
 
 def _time(value: Any, field: str) -> Any:
@@ -53,15 +86,43 @@ def _time(value: Any, field: str) -> Any:
     return parse_time(value, field)
 
 
-def _custom(asset: dict[str, Any], name: str) -> Any:
+def _custom(asset: dict[str, Any], name: str, options: AdapterOptions) -> Any:
+    """A custom field by its configured column, else ``_snipeit_<name>`` with or without the
+    ``_<field id>`` suffix Snipe-IT always adds, matched on the column or the label."""
     fields = as_object(asset.get("custom_fields"), "asset.custom_fields")
+    configured = options.settings.custom_fields.get(name)
+    pattern = re.compile(rf"^_snipeit_{re.escape(name)}(_\d+)?$")
     for label, entry in fields.items():
-        if isinstance(entry, dict) and (entry.get("field") == name or label == name):
+        if not isinstance(entry, dict):
+            continue
+        column = display(entry.get("field"), f"asset.custom_fields.{label}.field") or ""
+        if configured is not None:
+            hit = configured in (column, label)
+        else:
+            hit = bool(pattern.match(column) or pattern.match(label))
+        if hit:
             return entry.get("value")
     return None
 
 
-def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
+def _status_change(activity: dict[str, Any]) -> tuple[str, str] | None:
+    """(old, new) status label names from the activity's ``log_meta``, if it changed."""
+    meta = as_object(activity.get("log_meta"), "activity.log_meta")
+    for key, change in meta.items():
+        if key.strip().lower() not in _STATUS_KEYS or not isinstance(change, dict):
+            continue
+        old = display(change.get("old"), f"activity.log_meta.{key}.old") or ""
+        new = display(change.get("new"), f"activity.log_meta.{key}.new") or ""
+        old, new = _ID_PREFIX.sub("", old).strip(), _ID_PREFIX.sub("", new).strip()
+        if old.lower() != new.lower():
+            return old, new
+    return None
+
+
+def map_entry(
+    tenant_id: str, entry: dict[str, Any], options: AdapterOptions | None = None
+) -> Mapping:
+    options = options or AdapterOptions()
     asset = as_object(entry.get("asset"), "asset", required=True)
     asset_id = (
         display(asset.get("serial"), "asset.serial")
@@ -76,11 +137,12 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
 
     if "maintenance" in entry:
         m = as_object(entry["maintenance"], "maintenance", required=True)
-        kind = (
-            display(m.get("asset_maintenance_type"), "maintenance.asset_maintenance_type") or ""
-        ).lower()
+        raw_kind = display(m.get("asset_maintenance_type"), "maintenance.asset_maintenance_type")
+        kind = _word(raw_kind, options)
         if kind not in ("repair", "upgrade"):
-            out.unmapped.append(f"maintenance of type {kind or '(none)'!r} is no repair or upgrade")
+            out.unmapped.append(
+                f"maintenance of type {raw_kind or '(none)'!r} is no repair or upgrade"
+            )
         elif not m.get("completion_date"):
             out.unmapped.append("maintenance not completed yet: a repair counts when done")
         else:
@@ -93,8 +155,9 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
         return out
 
     activity = as_object(entry.get("activity"), "activity", required=True)
-    action = (display(activity.get("action_type"), "activity.action_type") or "").lower()
-    when = _time(activity.get("created_at"), "activity.created_at")
+    raw_action = display(activity.get("action_type"), "activity.action_type")
+    action = _word(raw_action, options)
+    when = _time(activity.get("action_date") or activity.get("created_at"), "activity.created_at")
     change = f"activity-{required(activity, 'id', 'activity.')}"
     if action == "create new":
         emit(
@@ -105,7 +168,9 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
             change,
             {
                 "category": category_of(
-                    display(asset.get("category"), "asset.category"), "asset.category"
+                    display(asset.get("category"), "asset.category"),
+                    "asset.category",
+                    options.settings,
                 ),
                 "manufacturer": display(asset.get("manufacturer"), "asset.manufacturer")
                 or required(asset, "manufacturer", "asset."),
@@ -129,50 +194,67 @@ def map_entry(tenant_id: str, entry: dict[str, Any]) -> Mapping:
             if not location:
                 raise AdapterInputError("asset.location", "is required to name the new org unit")
             emit("redeployed", when, change, {"to_org_unit": location})
-    elif action in ("checkin from", "checkin"):
-        out.unmapped.append("checkin returns the asset to IT stock; no lifecycle fact")
-    elif action == "update":
-        status = as_object(asset.get("status_label"), "asset.status_label")
-        label = (display(status, "asset.status_label") or "").lower()
-        status_type = (
-            display(status.get("status_type"), "asset.status_label.status_type")
-            or display(status.get("status_meta"), "asset.status_label.status_meta")
-            or ""
-        ).lower()
-        if status_type != "archived":
-            out.unmapped.append(
-                f"status {label!r} ({status_type or 'unknown type'}) is no end of use"
+    elif action in ("update", "checkin from", "checkin"):
+        _status_event(out, asset, activity, raw_action or action, when, change, emit, options)
+    else:
+        out.unmapped.append(f"activity {raw_action!r} has no mapping")
+    return out
+
+
+def _status_event(
+    out: Mapping,
+    asset: dict[str, Any],
+    activity: dict[str, Any],
+    action: str,
+    when: Any,
+    change: str,
+    emit: Any,
+    options: AdapterOptions,
+) -> None:
+    """Only a status change is a lifecycle fact: an edit of an asset already Sold is none."""
+    moved = _status_change(activity)
+    if moved is None:
+        if "log_meta" not in activity and action in ("update", "uppdatera"):
+            label = display(
+                as_object(asset.get("status_label"), "asset.status_label"), "asset.status_label"
             )
-        elif label in ARCHIVED_TAKE_BACK:
+            if label and _word(label, options) in (*ARCHIVED_TAKE_BACK, RECYCLED):
+                out.signal(
+                    f"{action} of an asset in status {label!r} without log_meta: a status "
+                    "change cannot be told from an edit; send the activity with its log_meta"
+                )
+                return
+        out.unmapped.append(f"{action} without a status change is no lifecycle fact")
+        return
+    old, new = moved
+    target = _word(new, options)
+    if target in ARCHIVED_TAKE_BACK:
+        emit(
+            "taken_back",
+            when,
+            change,
+            {
+                "counterparty": display(asset.get("supplier"), "asset.supplier")
+                or required(asset, "supplier", "asset."),
+                "channel": ARCHIVED_TAKE_BACK[target],
+            },
+        )
+    elif target == RECYCLED:
+        inside = _custom(asset, "inside_eu_eea", options)
+        if inside in (None, ""):
+            out.signal("Recycled without the inside_eu_eea custom field: never assumed")
+        else:
             emit(
-                "taken_back",
+                "recycled",
                 when,
                 change,
                 {
-                    "counterparty": display(asset.get("supplier"), "asset.supplier")
-                    or required(asset, "supplier", "asset."),
-                    "channel": ARCHIVED_TAKE_BACK[label],
+                    "recycler": display(asset.get("supplier"), "asset.supplier") or "unknown",
+                    "inside_eu_eea": parse_bool(inside, "asset.custom_fields.inside_eu_eea"),
                 },
             )
-        elif label == "recycled":
-            inside = _custom(asset, "_snipeit_inside_eu_eea")
-            if inside in (None, ""):
-                out.unmapped.append("Recycled without _snipeit_inside_eu_eea: never assumed")
-            else:
-                emit(
-                    "recycled",
-                    when,
-                    change,
-                    {
-                        "recycler": display(asset.get("supplier"), "asset.supplier") or "unknown",
-                        "inside_eu_eea": parse_bool(inside, "asset.custom_fields"),
-                    },
-                )
-        else:
-            out.unmapped.append(f"archived status {label!r} has no mapping")
     else:
-        out.unmapped.append(f"activity {action!r} has no mapping")
-    return out
+        out.signal(f"status {old!r} -> {new!r} has no lifecycle event (kept for review)")
 
 
 def _warranty(value: Any) -> int | None:

@@ -26,6 +26,7 @@ COMMANDS = [
     "rebuild",
     "dlq",
     "replay",
+    "adapters",
 ]
 
 
