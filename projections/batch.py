@@ -1,7 +1,7 @@
 """Turn a batch of raw Kafka records into decoded events and dead letters. Pure, no I/O.
 
 Faust was seen delivering the same (partition, offset) twice inside one batch after a failover
-(``shared/platform.md``), so records are deduplicated by their coordinates first, and by
+(``docs/operations.md``), so records are deduplicated by their coordinates first, and by
 ``event_id`` second (the same event produced twice lands at two offsets).
 """
 

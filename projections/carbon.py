@@ -1,7 +1,7 @@
 """Carbon model: versioned embodied-carbon factor tables and the three saving methods.
 
-All figures and formulas from ``shared/domain.md`` ("Carbon savings", "Default embodied
-factors"). A factor table is versioned data chosen explicitly per deployment; every saving
+All figures and formulas from ``docs/methodology.md`` ("Carbon savings", "Embodied-carbon
+factor tables"). A factor table is versioned data chosen explicitly per deployment; every saving
 records which table and version it used and whether E came from the event (primary data) or
 from the table (secondary data), because CSRD asks for the share of primary data.
 
@@ -64,7 +64,7 @@ FACTOR_TABLES: dict[str, FactorTable] = {
 }
 DEFAULT_FACTOR_SOURCE = BOAVIZTA_PCF_MEDIAN.source
 
-# Boavizta default life (years) per category, shared/domain.md: the default baseline
+# Boavizta default life (years) per category, docs/methodology.md: the default baseline
 # replacement cycle N and target lifespan until a tenant sets its own.
 BOAVIZTA_DEFAULT_LIFE_YEARS: dict[str, float] = {
     "laptop": 4.0,

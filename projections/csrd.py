@@ -4,7 +4,7 @@ Every datapoint is a sum of per-asset contributions (``asset_datapoints``), so a
 recomputed "as known on" any date from the event log, and a restatement can name the assets -
 and through them the events - behind every change. Ratios are derived from the sums last.
 
-Routes out of the organisation (``shared/domain.md``, EU Waste Framework Directive wording):
+Routes out of the organisation (``docs/methodology.md``, EU Waste Framework Directive wording):
 sold or donated before it is waste = **reuse**; ITAD processing (take-back for refurbishment) =
 **preparation for reuse**; material recovery (take-back for recycling, recycled) =
 **recycling**; anything else = **disposal** (no event maps there today).

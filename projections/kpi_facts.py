@@ -6,7 +6,7 @@ adding ``contribution(new state) - contribution(old state)`` whenever an asset c
 late event that moves an end of use into another month moves the asset's counts with it, and
 no asset is ever counted twice: the aggregates always equal a one-pass recomputation.
 
-Periods are calendar months of ``occurred_at`` in UTC (``shared/domain.md``, KPI definitions):
+Periods are calendar months of ``occurred_at`` in UTC (``docs/methodology.md``, KPI definitions):
 purchases count in the month of purchase, ends of use in the month of the first take-back or
 recycling, take-back cohorts in the month of the take-back, savings in the month their fact
 happened. Dimensions: category and supplier from the purchase; org unit at purchase for
@@ -35,7 +35,7 @@ from projections.carbon import (
 )
 from projections.tenant_settings import TenantSettings
 
-SECONDS_PER_YEAR = 365.25 * 86400  # years = days / 365.25 (shared/domain.md, KPI 1)
+SECONDS_PER_YEAR = 365.25 * 86400  # years = days / 365.25 (docs/methodology.md, KPI definitions)
 
 MEASURES: tuple[str, ...] = (
     "purchases",

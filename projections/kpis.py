@@ -1,4 +1,4 @@
-"""KPI formulas over summed aggregates (``shared/domain.md``, "KPI definitions"). Pure.
+"""KPI formulas over summed aggregates (``docs/methodology.md``, "KPI definitions"). Pure.
 
 A share is ``None`` when its denominator is 0: "no purchases this month" is not "0 %".
 Savings are reported per method and never netted (ESRS E1-4 34(b)).

@@ -1,11 +1,11 @@
 """Write one batch in ONE PostgreSQL transaction: event log, asset state, dead letters, checkpoint.
 
-This is where exactly-once *effect* comes from (``shared/platform.md``, Faust section): Kafka
-delivers at least once; the per-partition checkpoint (next offset) is committed atomically with
-the rows it covers, so a redelivered offset below it is skipped, and ``event_log.event_id`` is
-unique, so the same event at a new offset is counted as a duplicate and applied no second time.
-All statements are set-based: a batch costs a fixed number of round trips, not one per event.
-"""
+This is where exactly-once *effect* comes from (``docs/operations.md``, "How exactly-once
+effect is made"): Kafka delivers at least once; the per-partition checkpoint (next offset) is
+committed atomically with the rows it covers, so a redelivered offset below it is skipped, and
+``event_log.event_id`` is unique, so the same event at a new offset is counted as a duplicate
+and applied no second time. All statements are set-based: a batch costs a fixed number of round
+trips, not one per event."""
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ class FleetOverview(CategoryFleet):
 
 
 class KpiValues(BaseModel):
-    """Definitions: shared/domain.md, "KPI definitions". Shares are 0..1, None when the
+    """Definitions: docs/methodology.md, "KPI definitions". Shares are 0..1, None when the
     denominator is 0. Savings per method, never netted."""
 
     purchases: int

@@ -1,7 +1,7 @@
 """A realistic, deterministic multi-year history of two organisations' device fleets.
 
 Used by ``kretslopp up`` so a newcomer can watch events flow, and by tests as a varied dataset.
-Shapes follow ``shared/domain.md``: Boavizta default lifetimes per category, embodied factors
+Shapes follow ``docs/methodology.md``: Boavizta default lifetimes per category, embodied factors
 near the published medians for primary-data purchases, a share of refurbished purchases,
 certifications that are sometimes expired on the purchase date, take-back channels, ITAD
 refurbishment, direct recycling inside or outside the EU/EEA, assets bought before the system
@@ -28,8 +28,8 @@ _NAMESPACE = uuid.UUID("6f1c2d2e-8d0b-4c55-9d1e-6b7265747373")
 @dataclass(frozen=True)
 class CategoryProfile:
     share: float
-    life_years: float  # Boavizta default life (shared/domain.md)
-    embodied_kg: float  # median of manufacturer PCFs (shared/domain.md)
+    life_years: float  # Boavizta default life (docs/methodology.md)
+    embodied_kg: float  # median of manufacturer PCFs (docs/methodology.md)
     weight_kg: float
     price_sek: float
     makers: tuple[tuple[str, str], ...]

@@ -1,6 +1,6 @@
 """The Faust app: topic ``asset-lifecycle`` -> one batching agent -> PostgreSQL projections.
 
-Settings follow ``shared/platform.md``: at-least-once (exactly-once needs transactions the
+Settings follow ``docs/operations.md`` ("Faust"): at-least-once (exactly-once needs transactions the
 embedded broker lacks, and has open upstream bugs), one agent instance (concurrency > 1 can
 commit offsets past unfinished events, faust-streaming #606), a 10 s session so a worker joins
 in ~5 s on Tansu, no leader topic, no web server (workers share a host in tests).

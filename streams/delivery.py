@@ -6,7 +6,7 @@ faust-streaming 0.15.3's consumer loop delivers every record with
 events in four tasks and an ``asyncio.wait``. Measured on the 2-core machine: 78 us per record
 (against 0.2 us for awaiting the callback), plus garbage that kept the cyclic GC busy for 15 %
 of the worker's time. That per-record cost is most of the ~6k events/s ceiling that
-``shared/platform.md`` measured for a decode-only Faust agent.
+``docs/operations.md`` measured for a decode-only Faust agent.
 
 The race exists for the case where delivery *blocks* - the stream buffer is full, flow is
 suspended for a rebalance, or the producer buffer is over its limit: then a rebalance must win

@@ -2,7 +2,7 @@
 
 The key puts every event of one asset of one tenant on one partition, so the projector sees
 them in the order they were produced. The embedded broker has no idempotent producer
-(``shared/platform.md``), so retries may duplicate a record; ``event_id`` makes that harmless.
+(``docs/operations.md``), so retries may duplicate a record; ``event_id`` makes that harmless.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """High-water marks per partition, read from fetch responses.
 
 Tansu answers ListOffsets "latest" with the last batch's base offset + 1, not the log end
-(``shared/platform.md``); the high-water mark in a fetch response is right on every broker.
+(``docs/operations.md``); the high-water mark in a fetch response is right on every broker.
 So: seek just before the ListOffsets answer, fetch once, read the high-water mark.
 """
 

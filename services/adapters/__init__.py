@@ -1,7 +1,6 @@
 """Adapters: what ITSM / ITAM tools really send -> canonical lifecycle events.
 
-None of these tools emits domain events like "taken back" (``shared/domain.md``, "How ITSM
-tools describe the same facts"); each adapter maps (state, substate, previous state) to the
+None of these tools emits domain events like "taken back" (``docs/adapters.md``); each adapter maps (state, substate, previous state) to the
 canonical events through a documented table. A change that carries no lifecycle fact, or one
 the table does not cover, is reported back with the reason - never guessed.
 """

@@ -1,4 +1,4 @@
-"""The pure lifecycle fold: examples from shared/domain.md and properties over any history."""
+"""The pure lifecycle fold: examples from docs/methodology.md and properties over any history."""
 
 from __future__ import annotations
 

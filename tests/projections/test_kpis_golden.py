@@ -1,4 +1,4 @@
-"""Golden scenarios computed by hand from the formulas of shared/domain.md."""
+"""Golden scenarios computed by hand from the formulas of docs/methodology.md."""
 
 from __future__ import annotations
 
