@@ -160,7 +160,7 @@ async def test_servicenow_changes_through_the_adapter_endpoint(env: StackEnv, ap
             "received_into_stock",
             "back_from_maintenance",
             "moved_to_another_department",
-            "retired_sold",
+            "retired_sold_to_beneficiary",
             "pending_disposal",
         )
     ]
