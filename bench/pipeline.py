@@ -49,6 +49,7 @@ from infra.embedded import embedded_stack
 from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
+from projections.carbon import factor_table
 from projections.database import connect
 from projections.migrate import migrate
 from projections.rebuild import rebuild
@@ -346,7 +347,7 @@ def main() -> int:
         async def run_rebuild() -> tuple[float, int]:
             dsn = _db(ep.database_url, "bench_b")
             t0 = time.perf_counter()
-            await rebuild(lambda: connect(dsn), settings.factor_table())
+            await rebuild(lambda: connect(dsn), factor_table(settings.factor_source))
             seconds = time.perf_counter() - t0
             conn = await connect(dsn)
             try:

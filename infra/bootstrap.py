@@ -77,6 +77,7 @@ def main(args: list[str]) -> int:
         ("ruff", "check", "."),
         ("ruff", "format", "--check", "."),
         ("mypy",),
+        ("lint-imports",),  # the layering contract in pyproject.toml
     ):
         if _run(*step) != 0:
             return 1

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from infra.settings import Settings
+from infra.settings import ConfigurationError, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +53,7 @@ def ensure_free(host: str, port: int, variable: str) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise SystemExit(
+            raise ConfigurationError(
                 f"port {port} on {host} is in use (another kretslopp stack?); "
                 f"set {variable} to a free port"
             ) from None

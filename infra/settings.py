@@ -1,90 +1,97 @@
 """Configuration from environment variables, with defaults that run on a laptop.
 
-Every variable is documented in README.md ("Configuration"). When ``KAFKA_BOOTSTRAP_SERVERS`` or
-``DATABASE_URL`` is set, the embedded stack starts nothing for that part and uses it instead.
+Each setting is declared once, below: its type, default, environment variable and meaning.
+``from_env``, ``child_env`` and the README's "Configuration" table (checked by
+``tests/infra/test_settings.py``) all derive from these declarations. When
+``KAFKA_BOOTSTRAP_SERVERS`` or ``DATABASE_URL`` is set, the embedded stack starts nothing for
+that part and uses it instead. A malformed value raises :class:`ConfigurationError` naming the
+variable; the command line turns it into one line.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
-
-from projections.carbon import FACTOR_TABLES, FactorTable
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+from typing import Any
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _setting(default: Any, env: str, meaning: str, *, shown_default: str | None = None) -> Any:
+    metadata = {"env": env, "meaning": meaning, "shown_default": shown_default}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    kafka_bootstrap_servers: str | None = None
-    database_url: str | None = None
-    topic: str = "asset-lifecycle"
-    dead_letter_topic: str = "asset-lifecycle-dlq"
-    partitions: int = 8
-    consumer_group: str = "kretslopp-projector"
-    data_dir: Path = field(default_factory=lambda: Path(".kretslopp"))
-    broker_port: int = 19092
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    batch_size: int = 2000
-    batch_within_s: float = 0.25
-    log_level: str = "info"
-    factor_source: str = "boavizta-pcf-median"
+    kafka_bootstrap_servers: str | None = _setting(
+        None,
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "comma-separated `host:port` of any Kafka-compatible broker",
+        shown_default="unset: `up` starts Tansu",
+    )
+    database_url: str | None = _setting(
+        None, "DATABASE_URL", "PostgreSQL >= 14 DSN", shown_default="unset: `up` starts pgserver"
+    )
+    topic: str = _setting("asset-lifecycle", "KRETSLOPP_TOPIC", "lifecycle topic")
+    dead_letter_topic: str = _setting(
+        "asset-lifecycle-dlq", "KRETSLOPP_DLQ_TOPIC", "dead-letter topic"
+    )
+    partitions: int = _setting(
+        8, "KRETSLOPP_PARTITIONS", "partitions when kretslopp creates the topic"
+    )
+    consumer_group: str = _setting(
+        "kretslopp-projector",
+        "KRETSLOPP_CONSUMER_GROUP",
+        "consumer group, also the Faust app id",
+    )
+    batch_size: int = _setting(2000, "KRETSLOPP_BATCH_SIZE", "max records per batch/transaction")
+    batch_within_s: float = _setting(
+        0.25, "KRETSLOPP_BATCH_WITHIN_S", "max seconds to wait filling a batch"
+    )
+    data_dir: Path = _setting(  # noqa: RUF009 - _setting returns a dataclasses.field
+        lambda: Path(".kretslopp"),
+        "KRETSLOPP_DATA_DIR",
+        "embedded PostgreSQL data, logs, Faust data",
+        shown_default="`.kretslopp`",
+    )
+    broker_port: int = _setting(
+        19092, "KRETSLOPP_BROKER_PORT", "embedded broker port (`0`: any free port)"
+    )
+    api_host: str = _setting("127.0.0.1", "KRETSLOPP_API_HOST", "where the API listens (host)")
+    api_port: int = _setting(8000, "KRETSLOPP_API_PORT", "where the API listens (port)")
+    factor_source: str = _setting(
+        "boavizta-pcf-median",
+        "KRETSLOPP_FACTOR_SOURCE",
+        "embodied-carbon factor table (`boavizta-pcf-median` or `ademe-negaoctet`); a change "
+        "recomputes all KPIs at worker start",
+    )
+    log_level: str = _setting(
+        "info", "KRETSLOPP_LOG_LEVEL", "log level; logs are JSON lines (structlog) on stderr"
+    )
 
     @classmethod
     def from_env(cls) -> Settings:
-        d = cls()  # defaults (a slots dataclass has no class-level default attributes)
-        return cls(
-            kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            database_url=os.environ.get("DATABASE_URL") or None,
-            topic=os.environ.get("KRETSLOPP_TOPIC", d.topic),
-            dead_letter_topic=os.environ.get("KRETSLOPP_DLQ_TOPIC", d.dead_letter_topic),
-            partitions=_int("KRETSLOPP_PARTITIONS", d.partitions),
-            consumer_group=os.environ.get("KRETSLOPP_CONSUMER_GROUP", d.consumer_group),
-            data_dir=Path(os.environ.get("KRETSLOPP_DATA_DIR", ".kretslopp")),
-            broker_port=_int("KRETSLOPP_BROKER_PORT", d.broker_port),
-            api_host=os.environ.get("KRETSLOPP_API_HOST", d.api_host),
-            api_port=_int("KRETSLOPP_API_PORT", d.api_port),
-            batch_size=_int("KRETSLOPP_BATCH_SIZE", d.batch_size),
-            batch_within_s=_float("KRETSLOPP_BATCH_WITHIN_S", d.batch_within_s),
-            log_level=os.environ.get("KRETSLOPP_LOG_LEVEL", d.log_level),
-            factor_source=os.environ.get("KRETSLOPP_FACTOR_SOURCE", d.factor_source),
-        )
-
-    def factor_table(self) -> FactorTable:
-        table = FACTOR_TABLES.get(self.factor_source)
-        if table is None:
-            raise SystemExit(
-                f"KRETSLOPP_FACTOR_SOURCE={self.factor_source!r} is unknown; "
-                f"choose one of {', '.join(sorted(FACTOR_TABLES))}"
-            )
-        return table
+        values: dict[str, Any] = {}
+        for f in declared():
+            raw = os.environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f, raw)
+        return cls(**values)
 
     def with_endpoints(self, kafka: str, database: str) -> Settings:
         return replace(self, kafka_bootstrap_servers=kafka, database_url=database)
 
     def require_endpoints(self) -> tuple[str, str]:
         if not self.kafka_bootstrap_servers or not self.database_url:
-            raise SystemExit(
+            raise ConfigurationError(
                 "KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set "
                 "(or use `kretslopp up`, which starts an embedded stack and sets both)"
             )
@@ -93,23 +100,33 @@ class Settings:
     def child_env(self) -> dict[str, str]:
         """Environment for a child process (worker, API) that must see the same settings."""
         env = dict(os.environ)
-        env.update(
-            {
-                "KRETSLOPP_TOPIC": self.topic,
-                "KRETSLOPP_DLQ_TOPIC": self.dead_letter_topic,
-                "KRETSLOPP_PARTITIONS": str(self.partitions),
-                "KRETSLOPP_CONSUMER_GROUP": self.consumer_group,
-                "KRETSLOPP_DATA_DIR": str(self.data_dir),
-                "KRETSLOPP_BATCH_SIZE": str(self.batch_size),
-                "KRETSLOPP_BATCH_WITHIN_S": str(self.batch_within_s),
-                "KRETSLOPP_LOG_LEVEL": self.log_level,
-                "KRETSLOPP_API_HOST": self.api_host,
-                "KRETSLOPP_API_PORT": str(self.api_port),
-                "KRETSLOPP_FACTOR_SOURCE": self.factor_source,
-            }
-        )
-        if self.kafka_bootstrap_servers:
-            env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap_servers
-        if self.database_url:
-            env["DATABASE_URL"] = self.database_url
+        for f in declared():
+            value = getattr(self, f.name)
+            if value is None:
+                env.pop(f.metadata["env"], None)
+            else:
+                env[f.metadata["env"]] = str(value)
         return env
+
+
+def declared() -> Iterator[Field[Any]]:
+    """Every setting with its environment variable and meaning, in declaration order."""
+    yield from fields(Settings)
+
+
+def _parse(f: Field[Any], raw: str) -> Any:
+    kind = str(f.type)
+    name = f.metadata["env"]
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if kind == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if kind == "Path":
+        return Path(raw)
+    return raw

@@ -64,6 +64,22 @@ FACTOR_TABLES: dict[str, FactorTable] = {
 }
 DEFAULT_FACTOR_SOURCE = BOAVIZTA_PCF_MEDIAN.source
 
+
+class UnknownFactorSource(ValueError):
+    """The configured factor table does not exist; the message lists those that do."""
+
+
+def factor_table(source: str) -> FactorTable:
+    """The factor table a deployment chose (``KRETSLOPP_FACTOR_SOURCE``)."""
+    table = FACTOR_TABLES.get(source)
+    if table is None:
+        raise UnknownFactorSource(
+            f"KRETSLOPP_FACTOR_SOURCE={source!r} is unknown; "
+            f"choose one of {', '.join(sorted(FACTOR_TABLES))}"
+        )
+    return table
+
+
 # Boavizta default life (years) per category, docs/methodology.md: the default baseline
 # replacement cycle N and target lifespan until a tenant sets its own.
 BOAVIZTA_DEFAULT_LIFE_YEARS: dict[str, float] = {

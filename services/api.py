@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from events.codec import EVENT_ADAPTER
 from infra.settings import Settings
+from projections.carbon import factor_table
 from projections.database import create_pool
 from projections.migrate import migrate
 from services.gateway import Rejected, gateway_router
@@ -216,7 +217,7 @@ def install_event_schema(app: FastAPI) -> None:
 
 def create_api(settings: Settings) -> FastAPI:
     kafka, dsn = settings.require_endpoints()
-    table = settings.factor_table()
+    table = factor_table(settings.factor_source)
     publisher = Publisher(kafka, settings.topic)
 
     @asynccontextmanager

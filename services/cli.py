@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from infra.settings import Settings
+from infra.settings import ConfigurationError, Settings
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -461,14 +461,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
     from infra.structured_logging import configure
+    from projections.carbon import UnknownFactorSource
 
-    configure(settings.log_level)  # JSON lines on stderr; stdout is for the command's output
     try:
+        settings = Settings.from_env()
+        configure(settings.log_level)  # JSON lines on stderr; stdout is the command's output
         result: int = args.func(args, settings)
     except KeyboardInterrupt:
         return 130
+    except (ConfigurationError, UnknownFactorSource) as exc:
+        print(f"kretslopp {args.command}: {exc}", file=sys.stderr)
+        return 2
     except SystemExit:
         raise
     except Exception as exc:  # a user sees one line, never a traceback

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
+from projections.carbon import factor_table
 from projections.database import Connection, connect
 from projections.migrate import migrate
 from projections.rebuild import rebuild
@@ -17,7 +18,7 @@ from projections.rebuild import rebuild
 
 def run_rebuild(settings: Settings) -> int:
     _, dsn = settings.require_endpoints()
-    table = settings.factor_table()
+    table = factor_table(settings.factor_source)
     console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
 
     async def open_connection() -> Connection:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
+from projections.carbon import factor_table
 from projections.database import connect
 from projections.migrate import migrate
 from services import csrd_report
@@ -26,7 +27,7 @@ def run_report(
     output: Path | None,
 ) -> int:
     _, dsn = settings.require_endpoints()
-    table = settings.factor_table()
+    table = factor_table(settings.factor_source)
     try:
         for value in (as_of, first, second):
             csrd_report.as_of_instant(value)

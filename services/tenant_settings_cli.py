@@ -13,6 +13,7 @@ import orjson
 from pydantic import ValidationError
 
 from infra.settings import Settings
+from projections.carbon import factor_table
 from projections.database import connect
 from projections.kpi_store import store_tenant_settings, tenant_settings
 from projections.migrate import migrate
@@ -51,7 +52,7 @@ def merged(current: TenantSettings, changes: dict[str, Any]) -> TenantSettings:
 
 def run_tenant_settings(settings: Settings, tenant: str, changes: dict[str, Any]) -> int:
     _, dsn = settings.require_endpoints()
-    table = settings.factor_table()
+    table = factor_table(settings.factor_source)
 
     async def run() -> tuple[TenantSettings, int | None]:
         conn = await connect(dsn)

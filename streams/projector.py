@@ -23,6 +23,7 @@ from infra import faults
 from infra.settings import Settings
 from projections import kpi_store
 from projections.batch import Batch, DeadLetter, SourceRecord, prepare
+from projections.carbon import factor_table
 from projections.database import create_pool
 from projections.migrate import migrate
 from projections.writer import BatchOutcome, apply_batch, reset_checkpoints
@@ -49,7 +50,7 @@ class Projector:
         _, self._dsn = settings.require_endpoints()
         self._group = settings.consumer_group
         self.topic = settings.topic
-        self._table = settings.factor_table()
+        self._table = factor_table(settings.factor_source)
         self._publish = publish_dead_letters
         self._pool: asyncpg.Pool | None = None
         self._started = asyncio.Lock()

@@ -1,0 +1,78 @@
+"""Settings are declared once: the environment, child processes and the README derive from the
+declarations in infra/settings.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.settings import ConfigurationError, Settings, declared
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def configuration_table() -> str:
+    """The README's table, as the declarations say it must read."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    defaults = Settings()
+    for f in declared():
+        shown = f.metadata["shown_default"] or f"`{getattr(defaults, f.name)}`"
+        rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['meaning']} |")
+    return "\n".join(rows)
+
+
+def test_the_readme_table_matches_the_declarations() -> None:
+    assert configuration_table() in README.read_text(), (
+        "README 'Configuration' is out of date; it must contain:\n" + configuration_table()
+    )
+
+
+def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = {
+        "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+        "DATABASE_URL": "postgresql://x/y",
+        "KRETSLOPP_TOPIC": "t",
+        "KRETSLOPP_DLQ_TOPIC": "d",
+        "KRETSLOPP_PARTITIONS": "3",
+        "KRETSLOPP_CONSUMER_GROUP": "g",
+        "KRETSLOPP_BATCH_SIZE": "10",
+        "KRETSLOPP_BATCH_WITHIN_S": "0.5",
+        "KRETSLOPP_DATA_DIR": "/tmp/k",
+        "KRETSLOPP_BROKER_PORT": "0",
+        "KRETSLOPP_API_HOST": "0.0.0.0",
+        "KRETSLOPP_API_PORT": "9000",
+        "KRETSLOPP_FACTOR_SOURCE": "ademe-negaoctet",
+        "KRETSLOPP_LOG_LEVEL": "debug",
+    }
+    assert set(values) == {f.metadata["env"] for f in declared()}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    assert (settings.partitions, settings.batch_within_s, settings.data_dir) == (
+        3,
+        0.5,
+        Path("/tmp/k"),
+    )
+    child = settings.child_env()
+    assert {k: child[k] for k in values} == values
+    for name in values:
+        monkeypatch.delenv(name)
+    assert Settings.from_env() == Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("KRETSLOPP_PARTITIONS", "eight", "KRETSLOPP_PARTITIONS must be a whole number"),
+        ("KRETSLOPP_BATCH_WITHIN_S", "soon", "KRETSLOPP_BATCH_WITHIN_S must be a number"),
+    ],
+)
+def test_a_malformed_value_is_a_configuration_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, words: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=words):
+        Settings.from_env()
