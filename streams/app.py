@@ -8,7 +8,8 @@ in ~5 s on Tansu, no leader topic, no web server (workers share a host in tests)
 
 from __future__ import annotations
 
-import asyncio
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -92,6 +93,21 @@ def broker_urls(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{host.strip()}" for host in bootstrap_servers.split(","))
 
 
+# EX_SOFTWARE: an internal error; a supervisor (systemd, Kubernetes, `up`) restarts the worker.
+WRITER_FAILED_EXIT_CODE = 70
+
+
+def exit_at_once(exc: BaseException) -> None:
+    """The batch writer failed with an error that is not bad data (that is dead-lettered):
+    stop the process now. A graceful Faust shutdown from here was seen to hang in the
+    consumer's stop (fault suite), and nothing needs it: every partition resumes at its
+    PostgreSQL checkpoint, exactly as after the SIGKILLs the fault suite deals out."""
+    log.critical("batch writer failed; exiting so the worker restarts", error=repr(exc))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(WRITER_FAILED_EXIT_CODE)
+
+
 def create_app(settings: Settings) -> faust.App:
     kafka, _ = settings.require_endpoints()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -147,13 +163,7 @@ def create_app(settings: Settings) -> faust.App:
     async def project(stream: Any) -> None:
         await projector.start()
 
-        def writer_failed(exc: BaseException) -> None:
-            # Stop the worker now, even if no further record ever reaches this agent; the
-            # next process resumes every partition at its PostgreSQL checkpoint.
-            writer_crash.append(asyncio.ensure_future(app.crash(exc)))
-
-        writer_crash: list[asyncio.Future[None]] = []
-        async with WriteAhead(projector.handle, depth=1, on_failure=writer_failed) as writer:
+        async with WriteAhead(projector.handle, depth=1, on_failure=exit_at_once) as writer:
             async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
                 records = [
                     SourceRecord(

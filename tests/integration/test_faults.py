@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from projections.database import connect
+from projections.postgres.connection import connect
+from streams.app import WRITER_FAILED_EXIT_CODE
 from tests.factories import as_record, fleet
 from tests.integration.conftest import (
     StackEnv,
@@ -165,7 +166,8 @@ async def test_unexpected_writer_error_stops_the_worker_and_skips_nothing(env: S
     last = await produce(env, [as_record(o) for o in objects])
     doomed = env.worker("doomed", {"KRETSLOPP_FAULT": "writer:3:raise"})
     code = await _wait_dead(doomed, seconds=120)
-    assert code != 0 and code != -9, doomed.log()[-2000:]
+    assert code == WRITER_FAILED_EXIT_CODE, doomed.log()[-2000:]
+    assert "batch writer failed; exiting" in doomed.log()
     applied_at_death, _, _ = await totals(env)
     assert applied_at_death < 2000
     env.worker("next")
