@@ -7,7 +7,8 @@ multi-year histories, ~10 events per asset, so 1M events is ~100k assets) produc
 topic, then:
 
 - (a) baseline: a minimal aiokafka ``getmany`` loop feeding the same decode -> fold -> one
-  PostgreSQL transaction per batch (``projections.writer.apply_batch``) into a fresh database;
+  PostgreSQL transaction per batch (``projections.postgres.writer.apply_batch``) into a fresh
+  database;
 - (b) ``kretslopp worker`` (Faust) end to end into another fresh database; its resident memory
   sampled every 0.2 s against the number of events applied (peak, and at 25/50/75/100 %);
 - rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log, beside (a);
@@ -50,11 +51,11 @@ from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
 from projections.carbon import factor_table
-from projections.database import connect
-from projections.migrate import migrate
-from projections.rebuild import rebuild
-from projections.writer import apply_batch
-from services.sample_fleet import generate
+from projections.postgres.connection import connect
+from projections.postgres.migrate import migrate
+from projections.postgres.rebuild import rebuild
+from projections.postgres.writer import apply_batch
+from services.demo.sample_fleet import generate
 from streams.producer import kafka_producer, send_all
 from streams.topics import ensure_topics
 

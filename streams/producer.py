@@ -19,19 +19,32 @@ from events.models import LifecycleEvent
 KeyValue = tuple[bytes | None, bytes]
 
 
-@asynccontextmanager
-async def kafka_producer(
-    bootstrap_servers: str, *, max_request_size: int | None = None
-) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(
+def new_producer(
+    bootstrap_servers: str,
+    *,
+    request_timeout_ms: int = 30_000,
+    max_request_size: int | None = None,
+) -> AIOKafkaProducer:
+    """The one producer configuration of kretslopp (gateway, adapters, import, produce, tests):
+    acks=all; no idempotence, which the embedded broker lacks (``event_id`` makes a retried
+    duplicate harmless); 5 ms linger and 256 KiB batches. The gateway passes a shorter request
+    timeout so an HTTP client hears "retry" (503) within 15 s."""
+    return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
         linger_ms=5,
         max_batch_size=256 * 1024,
         enable_idempotence=False,
-        request_timeout_ms=30_000,
+        request_timeout_ms=request_timeout_ms,
         **({"max_request_size": max_request_size} if max_request_size else {}),
     )
+
+
+@asynccontextmanager
+async def kafka_producer(
+    bootstrap_servers: str, *, max_request_size: int | None = None
+) -> AsyncIterator[AIOKafkaProducer]:
+    producer = new_producer(bootstrap_servers, max_request_size=max_request_size)
     await producer.start()
     try:
         yield producer

@@ -21,12 +21,12 @@ import structlog
 
 from infra import faults
 from infra.settings import Settings
-from projections import kpi_store
 from projections.batch import Batch, DeadLetter, SourceRecord, prepare
 from projections.carbon import factor_table
-from projections.database import create_pool
-from projections.migrate import migrate
-from projections.writer import BatchOutcome, apply_batch, reset_checkpoints
+from projections.postgres import checkpoints, kpi_store
+from projections.postgres.connection import create_pool
+from projections.postgres.migrate import migrate
+from projections.postgres.writer import BatchOutcome, apply_batch
 from streams.retry import with_backoff
 
 log = structlog.get_logger(__name__)
@@ -86,15 +86,8 @@ class Projector:
 
         async def read() -> dict[int, int]:
             assert self._pool is not None
-            rows = await self._pool.fetch(
-                "SELECT kafka_partition, next_offset FROM checkpoints "
-                "WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = ANY($3::int[])",
-                self._group,
-                self.topic,
-                partitions,
-            )
-            found = {r["kafka_partition"]: r["next_offset"] for r in rows}
-            return {p: found.get(p, 0) for p in partitions}
+            async with self._pool.acquire() as conn:
+                return await checkpoints.next_offsets(conn, self._group, self.topic, partitions)
 
         return await with_backoff("read checkpoints", read)
 
@@ -104,7 +97,7 @@ class Projector:
         async def reset() -> dict[int, int]:
             assert self._pool is not None
             async with self._pool.acquire() as conn:
-                return await reset_checkpoints(conn, self._group, self.topic, partitions)
+                return await checkpoints.reset(conn, self._group, self.topic, partitions)
 
         return await with_backoff("reset checkpoints", reset)
 

@@ -1,7 +1,10 @@
-"""asyncpg connection pools with the codecs the projections rely on."""
+"""asyncpg connections and pools with the codecs the projections rely on; ``migrated`` is the
+one way a command opens the database (open, migrate, close)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -35,3 +38,16 @@ async def connect(dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn, command_timeout=60)
     await _init_connection(conn)
     return conn
+
+
+@asynccontextmanager
+async def migrated(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a database whose schema is current; closed on the way out."""
+    from projections.postgres.migrate import migrate
+
+    conn = await connect(dsn)
+    try:
+        await migrate(conn)
+        yield conn
+    finally:
+        await conn.close()

@@ -11,10 +11,9 @@ from collections.abc import Iterable
 
 import structlog
 
-from projections import locks, state_rows
+from projections import state_rows
 from projections.asset_state import AssetState
 from projections.carbon import FactorTable
-from projections.database import Connection
 from projections.kpi_facts import (
     MEASURES,
     Contribution,
@@ -24,6 +23,8 @@ from projections.kpi_facts import (
     facts,
     without_zeros,
 )
+from projections.postgres import locks
+from projections.postgres.connection import Connection
 from projections.tenant_settings import DEFAULTS, TenantSettings
 
 log = structlog.get_logger(__name__)
@@ -199,7 +200,7 @@ async def store_tenant_settings(
     conn: Connection, tenant: str, settings: TenantSettings, table: FactorTable
 ) -> int:
     """Save a tenant's settings and recompute its KPIs in the same transaction, with no batch
-    of the tenant running meanwhile (``projections.locks``)."""
+    of the tenant running meanwhile (``projections.postgres.locks``)."""
     async with conn.transaction():
         await locks.lock_tenant_settings(conn, tenant)
         await conn.execute(

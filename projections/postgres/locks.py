@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from projections.database import Connection
+from projections.postgres.connection import Connection
 
 # Locks are taken in the order of the array (a subquery with ORDER BY is not flattened away).
 _IN_ORDER = "FROM (SELECT k FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, n) ORDER BY n) AS o"

@@ -1,6 +1,6 @@
 """Versioned SQL migrations, applied idempotently at start-up.
 
-Each file ``NNNN_name.sql`` in ``projections/migrations`` runs once, in order, inside one
+Each file ``NNNN_name.sql`` in ``projections/postgres/migrations`` runs once, in order, inside one
 transaction with its row in ``schema_migrations``. An advisory lock lets several workers start
 at once. A file changed after it was applied is refused: migrations are history.
 """
@@ -13,7 +13,7 @@ from importlib import resources
 
 import structlog
 
-from projections.database import Connection
+from projections.postgres.connection import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +32,7 @@ class Migration:
 
 
 def available() -> list[Migration]:
-    folder = resources.files("projections") / "migrations"
+    folder = resources.files("projections.postgres") / "migrations"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

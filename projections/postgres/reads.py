@@ -1,5 +1,8 @@
-"""SQL behind the KPI endpoints: sums over ``kpi_monthly``, medians and fleet age over
-``asset_state``. Grouping columns come from a fixed whitelist; values are always parameters."""
+"""Every read the API, the reports and the CLI make of the projections (one home for read SQL).
+
+KPI slices are sums over ``kpi_monthly`` with medians and fleet age over ``asset_state``;
+asset detail, status counts and dead letters read their tables directly. Grouping columns come
+from a fixed whitelist; values are always parameters."""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from projections.carbon import BOAVIZTA_DEFAULT_LIFE_YEARS
-from projections.database import Connection
 from projections.kpi_facts import MEASURES, SECONDS_PER_YEAR
-from projections.kpi_store import tenant_settings
 from projections.kpis import compute
+from projections.postgres.connection import Connection
+from projections.postgres.kpi_store import tenant_settings
 
 Dimension = Literal["category", "supplier", "org_unit", "month"]
 DIMENSIONS: tuple[Dimension, ...] = ("category", "supplier", "org_unit", "month")
@@ -158,3 +161,74 @@ async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dic
         "target_lifespan_years": {c: settings.target(c) for c in categories},
         "by_category": by_category,
     }
+
+
+async def asset_with_history(
+    conn: Connection, tenant_id: str, asset_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """One asset's state row and its events in lifecycle order; None if never seen."""
+    row = await conn.fetchrow(
+        "SELECT * FROM asset_state WHERE tenant_id = $1 AND asset_id = $2", tenant_id, asset_id
+    )
+    if row is None:
+        return None
+    events = await conn.fetch(
+        "SELECT event_id::text, event_type, occurred_at, recorded_at, source, payload "
+        "FROM event_log WHERE tenant_id = $1 AND asset_id = $2 ORDER BY occurred_at, event_id",
+        tenant_id,
+        asset_id,
+    )
+    return dict(row), [dict(e) for e in events]
+
+
+async def assets_by_status(conn: Connection, tenant_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM asset_state WHERE tenant_id = $1 "
+        "GROUP BY status ORDER BY status",
+        tenant_id,
+    )
+    return {r["status"] or "unknown": r["n"] for r in rows}
+
+
+async def asset_quality(conn: Connection, tenant_id: str | None) -> dict[str, int]:
+    """Assets, and those with anomalies or an incomplete history (one tenant, or all)."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS assets, count(*) FILTER (WHERE anomaly_count > 0) AS anomalies,"
+        " count(*) FILTER (WHERE incomplete_history) AS incomplete FROM asset_state"
+        " WHERE $1::text IS NULL OR tenant_id = $1",
+        tenant_id,
+    )
+    assert row is not None
+    return {"assets": row["assets"], "anomalies": row["anomalies"], "incomplete": row["incomplete"]}
+
+
+async def event_log_summary(conn: Connection, tenant_id: str | None) -> tuple[int, datetime | None]:
+    """(events in the log, when the last one was recorded), one tenant or all."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, max(recorded_at) AS last FROM event_log "
+        "WHERE $1::text IS NULL OR tenant_id = $1",
+        tenant_id,
+    )
+    assert row is not None
+    return int(row["n"]), row["last"]
+
+
+async def open_dead_letters_by_reason(
+    conn: Connection,
+    *,
+    group: str | None = None,
+    topic: str | None = None,
+    key_prefix: bytes | None = None,
+) -> dict[str, int]:
+    """Unresolved dead letters per reason: of one group and topic, or whose record key starts
+    with ``key_prefix`` (a tenant's ``tenant \\0``)."""
+    rows = await conn.fetch(
+        "SELECT reason_kind, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL "
+        "AND ($1::text IS NULL OR consumer_group = $1) AND ($2::text IS NULL OR topic = $2) "
+        "AND ($3::bytea IS NULL OR substring(record_key FROM 1 FOR octet_length($3)) = $3) "
+        "GROUP BY reason_kind ORDER BY 2 DESC",
+        group,
+        topic,
+        key_prefix,
+    )
+    return {r["reason_kind"]: r["n"] for r in rows}

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from events.models import LifecycleEvent
-from projections import event_rows, kpi_store, state_rows
+from projections import event_rows, state_rows
 from projections.asset_state import AssetState, fold
 from projections.carbon import FactorTable
-from projections.database import Connection
 from projections.kpi_facts import Contribution, SavingRow, add_into, facts, without_zeros
+from projections.postgres import kpi_store
+from projections.postgres.connection import Connection
+from projections.postgres.writer import SELECT_HISTORIES, upsert_states_sql
 from projections.tenant_settings import DEFAULTS
-from projections.writer import SELECT_HISTORIES, upsert_states_sql
 
 TABLES = ("asset_state", "kpi_monthly", "carbon_savings")
 SUFFIX = kpi_store.REBUILD_SUFFIX

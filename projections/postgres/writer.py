@@ -15,11 +15,12 @@ from uuid import UUID
 
 from events.models import LifecycleEvent
 from infra import faults
-from projections import event_rows, kpi_store, locks, state_rows
+from projections import event_rows, state_rows
 from projections.asset_state import AssetState, fold, needs_refold
 from projections.batch import Batch, DecodedEvent
 from projections.carbon import DEFAULT_FACTOR_SOURCE, FACTOR_TABLES, FactorTable
-from projections.database import Connection
+from projections.postgres import checkpoints, kpi_store, locks
+from projections.postgres.connection import Connection
 
 AssetKey = tuple[str, str]
 DEFAULT_TABLE = FACTOR_TABLES[DEFAULT_FACTOR_SOURCE]
@@ -64,18 +65,6 @@ ON CONFLICT (tenant_id, asset_id) DO UPDATE SET {_STATE_UPDATES}, updated_at = n
 
 UPSERT_STATES = upsert_states_sql()
 
-ENSURE_CHECKPOINTS = """
-INSERT INTO checkpoints (consumer_group, topic, kafka_partition, next_offset)
-SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p
-ON CONFLICT DO NOTHING
-"""
-
-LOCK_CHECKPOINTS = """
-SELECT kafka_partition, next_offset FROM checkpoints
-WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = ANY($3::int[])
-ORDER BY kafka_partition
-FOR UPDATE
-"""
 
 INSERT_EVENTS = """
 INSERT INTO event_log (event_id, tenant_id, asset_id, event_type, schema_version, occurred_at,
@@ -113,18 +102,6 @@ FROM unnest($3::int[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[], $8::t
      AS d(p, o, k, v, kind, field, reason, size, truncated)
 ON CONFLICT DO NOTHING
 RETURNING kafka_partition, kafka_offset
-"""
-
-ADVANCE_CHECKPOINTS = """
-UPDATE checkpoints c
-SET next_offset = GREATEST(c.next_offset, u.next_offset),
-    events_applied = c.events_applied + u.applied,
-    duplicates_skipped = c.duplicates_skipped + u.duplicates,
-    dead_letters = c.dead_letters + u.dead,
-    updated_at = now()
-FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
-     AS u(p, next_offset, applied, duplicates, dead)
-WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = u.p
 """
 
 
@@ -165,9 +142,7 @@ async def apply_batch(
     if not partitions:
         return BatchOutcome.empty()
     async with conn.transaction():
-        await conn.execute(ENSURE_CHECKPOINTS, consumer_group, topic, partitions)
-        rows = await conn.fetch(LOCK_CHECKPOINTS, consumer_group, topic, partitions)
-        next_offset = {r["kafka_partition"]: r["next_offset"] for r in rows}
+        next_offset = await checkpoints.lock(conn, consumer_group, topic, partitions)
 
         # Before anything of an asset is read: this batch's assets are locked against every
         # other writer, so their states below include all events any committed batch holds.
@@ -224,8 +199,8 @@ async def apply_batch(
                     dead_by_partition[letter.record.partition] += 1
 
         max_offsets = batch.max_offsets()
-        await conn.execute(
-            ADVANCE_CHECKPOINTS,
+        await checkpoints.advance(
+            conn,
             consumer_group,
             topic,
             partitions,
@@ -308,30 +283,3 @@ async def _project(
     await conn.execute(UPSERT_STATES, [state_rows.to_row(s) for s in changed])
     await kpi_store.apply_changes(conn, (current[k] for k in keys if k in current), changed, table)
     return len(late), len(changed)
-
-
-async def reset_checkpoints(
-    conn: Connection, consumer_group: str, topic: str, partitions: list[int]
-) -> dict[int, int]:
-    """Forget the checkpoints of a topic that was recreated (offsets restart at 0).
-
-    Safe because the event log, not the offset, decides what counts: re-read events are
-    recognised by ``event_id`` as duplicates. Returns the checkpoints that were dropped.
-    """
-    async with conn.transaction():
-        rows = await conn.fetch(
-            "SELECT kafka_partition, next_offset FROM checkpoints WHERE consumer_group = $1 "
-            "AND topic = $2 AND kafka_partition = ANY($3::int[]) FOR UPDATE",
-            consumer_group,
-            topic,
-            partitions,
-        )
-        # the counters (applied, duplicates, dead letters) stay: they describe history
-        await conn.execute(
-            "UPDATE checkpoints SET next_offset = 0, updated_at = now() WHERE consumer_group = $1"
-            " AND topic = $2 AND kafka_partition = ANY($3::int[])",
-            consumer_group,
-            topic,
-            partitions,
-        )
-    return {r["kafka_partition"]: r["next_offset"] for r in rows}

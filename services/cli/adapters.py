@@ -3,7 +3,9 @@ lifecycle signals adapters received but could not map (kept so nothing is lost s
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -12,10 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.settings import Settings
-from projections.database import connect
-from projections.migrate import migrate
-from services.adapter_store import list_signals, load_settings, store_settings
-from services.adapters.base import AdapterSettings
+from projections.postgres.connection import migrated
+from services.intake.adapter_store import list_signals, load_settings, store_settings
+from services.intake.adapters.base import AdapterSettings
 
 TOOLS = ("servicenow", "snipe-it", "glpi")
 
@@ -74,9 +75,7 @@ def run_adapter_settings(
     change = bool(categories or custom_fields or words or clear)
 
     async def run() -> AdapterSettings:
-        conn = await connect(dsn)
-        try:
-            await migrate(conn)
+        async with migrated(dsn) as conn:
             current = await load_settings(conn, tenant, tool)
             if not change:
                 return current
@@ -89,8 +88,6 @@ def run_adapter_settings(
             )
             await store_settings(conn, tenant, tool, new)
             return new
-        finally:
-            await conn.close()
 
     try:
         result = asyncio.run(run())
@@ -110,9 +107,7 @@ def run_unmapped(
     _, dsn = settings.require_endpoints()
 
     async def run() -> list[dict[str, object]]:
-        conn = await connect(dsn)
-        try:
-            await migrate(conn)
+        async with migrated(dsn) as conn:
             return [
                 {
                     "id": s.id,
@@ -124,8 +119,6 @@ def run_unmapped(
                 }
                 for s in await list_signals(conn, tenant, tool, limit)
             ]
-        finally:
-            await conn.close()
 
     rows = asyncio.run(run())
     if as_json:
@@ -141,3 +134,68 @@ def run_unmapped(
         )
     Console(soft_wrap=True).print(table)
     return 0
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    adapters = sub.add_parser(
+        "adapters",
+        help="a tenant's adapter settings; lifecycle signals adapters could not map",
+        description="ServiceNow, Snipe-IT and GLPI name categories, custom fields and "
+        "activity types in the customer's own words: 'settings' maps them per tenant. "
+        "'unmapped' lists the status or substate changes adapters received but could not turn "
+        "into an event (kept with their payload, never lost silently).",
+    )
+    adapter_actions = adapters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    adapter_settings = adapter_actions.add_parser(
+        "settings", help="show or change a tenant's settings of one adapter"
+    )
+    adapter_settings.add_argument("tenant", help="tenant id")
+    adapter_settings.add_argument("tool", choices=["servicenow", "snipe-it", "glpi"])
+    adapter_settings.add_argument(
+        "--category",
+        nargs="+",
+        metavar="NAME=CATEGORY",
+        help="the tool's category name or ServiceNow model_category sys_id, e.g. "
+        "'Bärbara datorer=laptop' or 'Computer=desktop'",
+    )
+    adapter_settings.add_argument(
+        "--custom-field",
+        nargs="+",
+        metavar="FIELD=COLUMN",
+        help="where the tool keeps one of our fields, e.g. inside_eu_eea=_snipeit_eu_12",
+    )
+    adapter_settings.add_argument(
+        "--word",
+        nargs="+",
+        metavar="WORD=MEANING",
+        help="a translated action, maintenance or status word, e.g. Kasserad=recycled",
+    )
+    adapter_settings.add_argument(
+        "--clear", action="store_true", help="start from empty settings (then apply options)"
+    )
+    unmapped = adapter_actions.add_parser(
+        "unmapped", help="lifecycle signals received but not mapped, newest first"
+    )
+    unmapped.add_argument("--tenant", help="only this tenant")
+    unmapped.add_argument("--tool", choices=["servicenow", "snipe-it", "glpi"])
+    unmapped.add_argument("--limit", type=int, default=200, help="at most this many (200)")
+    unmapped.add_argument("--json", action="store_true", help="JSON instead of a table")
+    adapters.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    if args.action == "settings":
+        return run_adapter_settings(
+            settings,
+            args.tenant,
+            args.tool,
+            categories=args.category,
+            custom_fields=args.custom_field,
+            words=args.word,
+            clear=args.clear,
+        )
+    return run_unmapped(
+        settings, tenant=args.tenant, tool=args.tool, limit=args.limit, as_json=args.json
+    )

@@ -6,9 +6,11 @@ event log is unique on ``event_id``); the dead letter stays, marked resolved wit
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 from rich.console import Console
@@ -17,9 +19,8 @@ from rich.table import Table
 
 from events.codec import InvalidEvent, decode
 from infra.settings import Settings
-from projections.database import connect
-from projections.migrate import migrate
-from services.publisher import Publisher
+from projections.postgres.connection import migrated
+from services.intake.publisher import Publisher
 
 
 def run_dlq(
@@ -39,9 +40,7 @@ def run_dlq(
     replacement = corrected.read_bytes().strip() if corrected is not None else None
 
     async def run() -> int:
-        conn = await connect(dsn)
-        try:
-            await migrate(conn)
+        async with migrated(dsn) as conn:
             if action == "list":
                 rows = await conn.fetch(
                     "SELECT id, kafka_partition, kafka_offset, reason_kind, field, reason, "
@@ -115,7 +114,39 @@ def run_dlq(
             )
             console.print(f"re-submitted dead letter {letter_id} as event {event.event_id}")
             return 0
-        finally:
-            await conn.close()
 
     return asyncio.run(run())
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    dlq = sub.add_parser(
+        "dlq",
+        help="list, show and re-submit dead letters",
+        description="Records the worker could not decode or validate are kept with their "
+        "reason and original bytes. Correct one and re-submit it; it is then applied once.",
+    )
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlq_list = dlq_actions.add_parser("list", help="unresolved dead letters")
+    dlq_list.add_argument("--reason", help="only this reason kind, e.g. validation")
+    dlq_list.add_argument("--json", action="store_true", help="machine-readable output")
+    dlq_show = dlq_actions.add_parser("show", help="print a dead letter's original bytes")
+    dlq_show.add_argument("id", type=int)
+    dlq_retry = dlq_actions.add_parser(
+        "retry", help="re-submit a dead letter, corrected from FILE or as it was"
+    )
+    dlq_retry.add_argument("id", type=int)
+    dlq_retry.add_argument("--file", type=Path, help="the corrected event (JSON)")
+    dlq.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    return run_dlq(
+        settings,
+        args.action,
+        letter_id=getattr(args, "id", None),
+        reason=getattr(args, "reason", None),
+        corrected=getattr(args, "file", None),
+        as_json=getattr(args, "json", False),
+    )

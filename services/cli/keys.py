@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from infra.settings import Settings
-from projections.database import connect
-from projections.migrate import migrate
-from services.api_keys import create_key, list_keys, revoke
+from projections.postgres.connection import migrated
+from services.http.api_keys import create_key, list_keys, revoke
 
 
 def run_keys(
@@ -27,9 +28,7 @@ def run_keys(
     console = Console()
 
     async def run() -> int:
-        conn = await connect(dsn)
-        try:
-            await migrate(conn)
+        async with migrated(dsn) as conn:
             if action == "create":
                 assert source and (tenant or operator)
                 key, record = await create_key(conn, tenant or "", source, operator=operator)
@@ -61,7 +60,46 @@ def run_keys(
                 )
             console.print(table)
             return 0
-        finally:
-            await conn.close()
 
     return asyncio.run(run())
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    keys = sub.add_parser(
+        "keys",
+        help="create, list and revoke API keys",
+        description="API keys for the HTTP API: one per source system, scoped to one tenant. "
+        "A key is printed once at creation; only its hash is stored.",
+    )
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = key_actions.add_parser("create", help="create a key and print it once")
+    create.add_argument("--tenant", help="the tenant the key may read and write")
+    create.add_argument(
+        "--operator",
+        action="store_true",
+        help="an operator key: reads /v1/status (all tenants' operations), no tenant's data",
+    )
+    create.set_defaults(parser=create)
+    create.add_argument("--source", required=True, help="the system using it, e.g. servicenow")
+    listing = key_actions.add_parser("list", help="list keys (never the secrets)")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    revoke = key_actions.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id", help="the id shown by 'keys list'")
+    keys.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    operator = bool(getattr(args, "operator", False))
+    tenant = getattr(args, "tenant", None)
+    if args.action == "create" and bool(tenant) == operator:
+        args.parser.error("give either --tenant TENANT or --operator")
+    return run_keys(
+        settings,
+        args.action,
+        tenant=tenant,
+        source=getattr(args, "source", None),
+        key_id=getattr(args, "key_id", None),
+        operator=operator,
+    )

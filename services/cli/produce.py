@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 from rich.console import Console
@@ -15,7 +16,7 @@ from rich.markup import escape
 
 from events.codec import InvalidEvent, decode, key_for
 from infra.settings import Settings
-from services.chunked_send import send_in_chunks
+from services.intake.chunked_send import send_in_chunks
 from streams.producer import KeyValue, kafka_producer, send_all
 from streams.topics import ensure_topics
 
@@ -103,3 +104,26 @@ def run_produce(settings: Settings, path: Path, *, raw: bool) -> int:
         console.print(f"{len(found.rejected)} line(s) rejected, nothing sent for them")
         return 1
     return 0
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    produce = sub.add_parser(
+        "produce",
+        help="send events from a JSON Lines file to the topic",
+        description="Validate each line of FILE (one event per line) and produce the valid "
+        "ones, keyed by tenant and asset. Invalid lines are reported with their line number "
+        "and the field at fault; exit code 1 if any was rejected.",
+    )
+    produce.add_argument("file", type=Path, help="JSON Lines file, '-' for standard input")
+    produce.add_argument(
+        "--raw",
+        action="store_true",
+        help="send every line as it is, valid or not (the worker dead-letters bad ones)",
+    )
+    produce.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    return run_produce(settings, args.file, raw=args.raw)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -11,9 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.carbon import factor_table
-from projections.database import Connection, connect
-from projections.migrate import migrate
-from projections.rebuild import rebuild
+from projections.postgres.connection import Connection, connect, migrated
+from projections.postgres.rebuild import rebuild
 
 
 def run_rebuild(settings: Settings) -> int:
@@ -25,12 +26,8 @@ def run_rebuild(settings: Settings) -> int:
         return await connect(dsn)
 
     async def run() -> None:
-        conn = await connect(dsn)
-        try:
-            await migrate(conn)
+        async with migrated(dsn) as conn:
             total = int(await conn.fetchval("SELECT count(*) FROM event_log"))
-        finally:
-            await conn.close()
         started = time.perf_counter()
         with Progress(
             "rebuilding from the event log",
@@ -53,3 +50,20 @@ def run_rebuild(settings: Settings) -> int:
     tune_for_throughput()  # a rebuild folds the whole log: same profile as the worker
     asyncio.run(run())
     return 0
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="recompute every projection from the PostgreSQL event log and swap it in",
+        description="Fold the event log (the source of truth) again into fresh tables, with "
+        "a progress bar, then swap them in atomically. The live worker keeps running; it waits "
+        "only for the short swap. Use after a bug fix in the fold or to verify the projections.",
+    )
+    rebuild.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    return run_rebuild(settings)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from events.models import LifecycleEvent
 from infra.settings import Settings
-from services.chunked_send import send_in_chunks
-from services.publisher import Publisher
-from services.register_import import (
+from services.intake.chunked_send import send_in_chunks
+from services.intake.publisher import Publisher
+from services.intake.register import (
     RegisterFileError,
     RowError,
     csv_rows,
@@ -79,3 +81,35 @@ def run_import(settings: Settings, path: Path, *, tenant: str, source: str, fmt:
     for line, reason in report.rejected:  # the reason quotes the file: never read as markup
         console.print(f"[red]line {line}[/red]: {escape(reason)}")
     return 2 if report.rejected else 0
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    importer = sub.add_parser(
+        "import",
+        help="import an asset-register export (CSV or JSON Lines) as lifecycle events",
+        description="One row per device: purchase date, category, manufacturer, model, "
+        "supplier, certifications, condition, end-of-use date and disposition (columns in "
+        "services/intake/register.py and README.md). Derives purchased / taken_back / recycled "
+        "events with deterministic ids, so importing the same file twice adds nothing. Bad "
+        "rows are reported by line number; the good ones are imported. Exit code 2 if any row "
+        "was rejected.",
+    )
+    importer.add_argument("file", type=Path, help="the export file")
+    importer.add_argument("--tenant", required=True, help="the organisation the file belongs to")
+    importer.add_argument(
+        "--source",
+        default="register-import",
+        help="source name recorded on the events (default: register-import)",
+    )
+    importer.add_argument(
+        "--format",
+        choices=["csv", "jsonl"],
+        help="default: by file extension (.jsonl/.ndjson, else CSV)",
+    )
+    importer.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    return run_import(settings, args.file, tenant=args.tenant, source=args.source, fmt=args.format)

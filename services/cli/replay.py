@@ -7,19 +7,19 @@ a duplicate). Runs a worker under the new group and stops it once it has caught 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from infra.processes import spawn
 from infra.settings import Settings
-from services.status import collect_status
+from services.reports.status import collect_status
 
 
 def run_replay(settings: Settings, group: str | None, timeout_s: float) -> int:
@@ -27,15 +27,8 @@ def run_replay(settings: Settings, group: str | None, timeout_s: float) -> int:
     group = group or f"{settings.consumer_group}-replay-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     replay = replace(settings, consumer_group=group)
     console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
-    log_path = settings.data_dir / "logs" / f"replay-{group}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker"],
-            env=replay.child_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    child = spawn("worker", replay, log_name=f"replay-{group}")
+    worker, log_path = child.process, child.log_path
     console.print(
         f"replaying {settings.topic} from the earliest offset as consumer group "
         f"{group} (worker log: {log_path})"
@@ -68,12 +61,7 @@ def run_replay(settings: Settings, group: str | None, timeout_s: float) -> int:
                     return 1
                 time.sleep(1)
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        child.stop(30)
     applied = sum(p.events_applied for p in report.partitions)
     duplicates = sum(p.duplicates_skipped for p in report.partitions)
     dead = sum(p.dead_letters for p in report.partitions)
@@ -82,3 +70,23 @@ def run_replay(settings: Settings, group: str | None, timeout_s: float) -> int:
         f"{duplicates} duplicates, {dead} dead letters"
     )
     return 0
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    replay = sub.add_parser(
+        "replay",
+        help="re-read the whole topic into a new consumer group, then stop",
+        description="For a Kafka that keeps the full history: run a worker under a new "
+        "consumer group from the earliest offset until it has caught up. With a fresh "
+        "DATABASE_URL this rebuilds the projections from Kafka; with the live one every event "
+        "is a duplicate and nothing changes.",
+    )
+    replay.add_argument("--group", help="consumer group (default: <group>-replay-<time>)")
+    replay.add_argument("--timeout", type=float, default=3600, help="give up after seconds")
+    replay.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    return run_replay(settings, args.group, args.timeout)

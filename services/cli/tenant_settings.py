@@ -6,6 +6,7 @@ mix two settings.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from typing import Any
 
@@ -14,9 +15,8 @@ from pydantic import ValidationError
 
 from infra.settings import Settings
 from projections.carbon import factor_table
-from projections.database import connect
-from projections.kpi_store import store_tenant_settings, tenant_settings
-from projections.migrate import migrate
+from projections.postgres.connection import migrated
+from projections.postgres.kpi_store import store_tenant_settings, tenant_settings
 from projections.tenant_settings import TenantSettings
 
 
@@ -55,16 +55,12 @@ def run_tenant_settings(settings: Settings, tenant: str, changes: dict[str, Any]
     table = factor_table(settings.factor_source)
 
     async def run() -> tuple[TenantSettings, int | None]:
-        conn = await connect(dsn)
-        try:
-            await migrate(conn)
+        async with migrated(dsn) as conn:
             current = (await tenant_settings(conn, [tenant]))[tenant]
             if not changes:
                 return current, None
             new = merged(current, changes)
             return new, await store_tenant_settings(conn, tenant, new, table)
-        finally:
-            await conn.close()
 
     result, recomputed = asyncio.run(run())
     print(
@@ -75,3 +71,54 @@ def run_tenant_settings(settings: Settings, tenant: str, changes: dict[str, Any]
     if recomputed is not None:
         print(f"saved; KPIs of {recomputed} asset(s) recomputed")
     return 0
+
+
+def register(sub: Any) -> None:
+    """Add this command and its options to ``kretslopp``'s sub-commands."""
+    tenant = sub.add_parser(
+        "tenant-settings",
+        help="show or change a tenant's KPI and carbon parameters",
+        description="Without options: show the tenant's settings (defaults where unset). With "
+        "options: change them and recompute the tenant's KPIs in the same transaction. "
+        "Defaults: baseline N and target = Boavizta default life per category; d = 1; "
+        "R = 10 %% of E (an assumption: set your ITAD's figure).",
+    )
+    tenant.add_argument("tenant", help="tenant id")
+    tenant.add_argument(
+        "--baseline",
+        nargs="+",
+        metavar="CATEGORY=YEARS",
+        help="baseline replacement cycle N, e.g. laptop=3 monitor=5",
+    )
+    tenant.add_argument(
+        "--target", nargs="+", metavar="CATEGORY=YEARS", help="target lifespan, e.g. laptop=8"
+    )
+    tenant.add_argument(
+        "--displacement",
+        type=float,
+        metavar="D",
+        help="displacement rate d in 0..1 for reuse savings",
+    )
+    tenant.add_argument(
+        "--refurbishment-kg",
+        nargs="+",
+        metavar="CATEGORY=KG",
+        help="refurbishment footprint R when an event reports none",
+    )
+    tenant.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+
+    changes: dict[str, object] = {}
+    if args.baseline:
+        changes["baseline_years"] = parse_pairs("--baseline", args.baseline)
+    if args.target:
+        changes["target_lifespan_years"] = parse_pairs("--target", args.target)
+    if args.refurbishment_kg:
+        changes["default_refurbishment_kg_co2e"] = parse_pairs(
+            "--refurbishment-kg", args.refurbishment_kg
+        )
+    if args.displacement is not None:
+        changes["displacement_rate"] = args.displacement
+    return run_tenant_settings(settings, args.tenant, changes)

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 from rich.console import Console
@@ -25,60 +20,26 @@ from rich.table import Table
 
 from events.codec import key_for
 from infra.embedded import embedded_stack, ensure_free
+from infra.processes import spawn
 from infra.settings import Settings
 from infra.structured_logging import configure
-from projections.database import connect
-from projections.migrate import migrate
-from projections.writer import reset_checkpoints
-from services import sample_fleet
-from services.api_keys import replace_key
+from projections.postgres import checkpoints
+from projections.postgres.connection import connect
+from projections.postgres.migrate import migrate
+from services.demo import sample_fleet
+from services.http.api_keys import replace_key
 from streams.producer import kafka_producer
 from streams.topics import ensure_topics
 
 
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+async def projected_count(dsn: str, settings: Settings) -> int:
+    """Records this stack's worker has finished with: applied, duplicate or dead-lettered.
 
-    def stop(self, timeout_s: float = 20) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def spawn(name: str, settings: Settings) -> Child:
-    logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{name}.log"
-    with log_path.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", name],
-            env=settings.child_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # we stop it ourselves, after the sample run
-        )
-    return Child(name, process, log_path)
-
-
-async def projected_count(dsn: str) -> int:
-    """Records the worker has finished with: applied, duplicate or dead-lettered."""
+    Only its own consumer group and topic: a `replay` into the same database keeps its own
+    checkpoints, which counted twice here before."""
     conn = await connect(dsn)
     try:
-        if await conn.fetchval("SELECT to_regclass('checkpoints') IS NULL"):
-            return 0
-        value = await conn.fetchval(
-            "SELECT COALESCE(sum(events_applied + duplicates_skipped + dead_letters), 0) "
-            "FROM checkpoints"
-        )
-        return int(value)
+        return await checkpoints.records_done(conn, settings.consumer_group, settings.topic)
     finally:
         await conn.close()
 
@@ -143,7 +104,7 @@ async def play_sample(
     objects = sample_fleet.generate(devices, seed)
     kafka = settings.kafka_bootstrap_servers
     assert kafka
-    baseline = await projected_count(dsn)
+    baseline = await projected_count(dsn, settings)
     total = len(objects)
     with Progress(
         TextColumn("{task.description:<22}"),
@@ -171,7 +132,7 @@ async def play_sample(
                 await asyncio.gather(*futures)
                 latest = max(latest, *(o["occurred_at"][:10] for o in chunk))
                 progress.update(sent_task, advance=len(chunk), note=f"history up to {latest}")
-                done = await projected_count(dsn) - baseline
+                done = await projected_count(dsn, settings) - baseline
                 progress.update(done_task, completed=min(done, total))
                 # pace the history so it can be watched
                 ahead = (i + len(chunk)) / rate - (time.monotonic() - started)
@@ -179,7 +140,7 @@ async def play_sample(
                     await asyncio.sleep(ahead)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            done = await projected_count(dsn) - baseline
+            done = await projected_count(dsn, settings) - baseline
             progress.update(done_task, completed=min(done, total))
             if done >= total:
                 break
@@ -277,7 +238,7 @@ async def _prepare(settings: Settings, dsn: str, *, forget_offsets: bool) -> Non
         await migrate(conn)
         if forget_offsets:
             # A new embedded broker starts empty: offsets of its previous life mean nothing.
-            await reset_checkpoints(
+            await checkpoints.reset(
                 conn, settings.consumer_group, settings.topic, list(range(settings.partitions))
             )
     finally:

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from projections.database import Connection
+from projections.postgres.connection import Connection
 
 _KEY = re.compile(r"^kl_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 

@@ -1,5 +1,5 @@
 """The HTTP API (FastAPI; OpenAPI document at ``/openapi.json``, docs at ``/docs``): the ingest
-gateway and adapters (``services/gateway.py``) and the read endpoints below.
+gateway and adapters (``services/http/ingest.py``) and the read endpoints below.
 
 Reads come from PostgreSQL only (``/v1/status`` also asks Kafka for high-water marks). Field
 names carry their units (``_kg_co2e``, ``_kg``, ``_years``, ``_share`` in 0..1).
@@ -21,14 +21,15 @@ from pydantic import BaseModel, Field
 from events.codec import EVENT_ADAPTER
 from infra.settings import Settings
 from projections.carbon import factor_table
-from projections.database import create_pool
-from projections.migrate import migrate
-from services.gateway import Rejected, gateway_router
-from services.http_auth import OperatorCaller, TenantCaller
-from services.kpi_queries import Dimension, KpiQuery, fleet_overview, kpi_slices
-from services.publisher import Publisher
-from services.request_context import request_context
-from services.status import TenantStatus, collect_status, collect_tenant_status
+from projections.postgres import reads
+from projections.postgres.connection import create_pool
+from projections.postgres.migrate import migrate
+from projections.postgres.reads import Dimension, KpiQuery
+from services.http.auth import OperatorCaller, TenantCaller
+from services.http.ingest import Rejected, gateway_router
+from services.http.request_context import request_context
+from services.intake.publisher import Publisher
+from services.reports.status import TenantStatus, collect_status, collect_tenant_status
 
 
 class Anomaly(BaseModel):
@@ -264,10 +265,11 @@ def create_api(settings: Settings) -> FastAPI:
             403: {"model": Rejected, "description": "Not an operator key"},
         },
     )
-    async def status(key: OperatorCaller) -> dict[str, Any]:
+    async def status(request: Request, key: OperatorCaller) -> dict[str, Any]:
         """Operator-wide: per-partition checkpoint, high-water mark and lag; dead letters by
         reason; totals over all tenants. Needs an operator key (``keys create --operator``)."""
-        return (await collect_status(settings)).as_json()
+        async with pool_of(request).acquire() as conn:
+            return (await collect_status(settings, conn)).as_json()
 
     @app.get(
         "/v1/tenants/{tenant_id}/status",
@@ -296,25 +298,13 @@ def create_api(settings: Settings) -> FastAPI:
         request: Request, tenant_id: TenantPath, asset_id: AssetPath, key: TenantCaller
     ) -> AssetDetail:
         """One asset's current state and its full event history in lifecycle order."""
-        pool = pool_of(request)
-        row = await pool.fetchrow(
-            "SELECT * FROM asset_state WHERE tenant_id = $1 AND asset_id = $2",
-            tenant_id,
-            asset_id,
-        )
-        if row is None:
+        async with pool_of(request).acquire() as conn:
+            found = await reads.asset_with_history(conn, tenant_id, asset_id)
+        if found is None:
             raise HTTPException(404, detail=f"asset {asset_id!r} of tenant {tenant_id!r} not found")
-        events = await pool.fetch(
-            "SELECT event_id::text, event_type, occurred_at, recorded_at, source, payload "
-            "FROM event_log WHERE tenant_id = $1 AND asset_id = $2 "
-            "ORDER BY occurred_at, event_id",
-            tenant_id,
-            asset_id,
-        )
-        view = AssetView.model_validate(dict(row))
-        return AssetDetail(
-            asset=view, events=[HistoryEvent.model_validate(dict(e)) for e in events]
-        )
+        row, events = found
+        view = AssetView.model_validate(row)
+        return AssetDetail(asset=view, events=[HistoryEvent.model_validate(e) for e in events])
 
     @app.get(
         "/v1/tenants/{tenant_id}/fleet",
@@ -325,13 +315,8 @@ def create_api(settings: Settings) -> FastAPI:
     async def fleet(request: Request, tenant_id: TenantPath, key: TenantCaller) -> FleetOverview:
         """Active devices now, their average age and the share past the target lifespan."""
         async with pool_of(request).acquire() as conn:
-            overview = await fleet_overview(conn, tenant_id, datetime.now(UTC))
-            rows = await conn.fetch(
-                "SELECT status, count(*) AS n FROM asset_state WHERE tenant_id = $1 "
-                "GROUP BY status ORDER BY status",
-                tenant_id,
-            )
-        overview["assets_by_status"] = {r["status"]: r["n"] for r in rows}
+            overview = await reads.fleet_overview(conn, tenant_id, datetime.now(UTC))
+            overview["assets_by_status"] = await reads.assets_by_status(conn, tenant_id)
         return FleetOverview.model_validate(overview)
 
     @app.get(
@@ -360,7 +345,7 @@ def create_api(settings: Settings) -> FastAPI:
             tenant_id, first, last, tuple(group_by or ()), category, supplier, org_unit
         )
         async with pool_of(request).acquire() as conn:
-            slices = await kpi_slices(conn, query)
+            slices = await reads.kpi_slices(conn, query)
         return KpiReport(
             tenant_id=tenant_id,
             from_month=from_month,

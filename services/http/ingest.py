@@ -12,11 +12,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.adapter_store import Signal, load_settings, record_signals
-from services.adapters import ADAPTERS, AdapterInputError
-from services.adapters.base import AdapterOptions
-from services.http_auth import TenantCaller
-from services.ingest import (
+from services.http.auth import TenantCaller
+from services.http.request_context import MAX_BODY_BYTES, read_body
+from services.intake.adapter_store import Signal, load_settings, record_signals
+from services.intake.adapters import ADAPTERS, AdapterInputError
+from services.intake.adapters.base import AdapterOptions
+from services.intake.publisher import Publisher
+from services.intake.submission import (
     MAX_ITEMS,
     ItemError,
     Submission,
@@ -24,8 +26,6 @@ from services.ingest import (
     parse_body,
     validate_items,
 )
-from services.publisher import Publisher
-from services.request_context import MAX_BODY_BYTES, read_body
 
 log = structlog.get_logger(__name__)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from projections.database import Connection
-from services.adapters.base import AdapterSettings
+from projections.postgres.connection import Connection
+from services.intake.adapters.base import AdapterSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.codec import encode, partition_key
 from events.models import LifecycleEvent
+from streams.producer import new_producer
 
 
 class Publisher:
@@ -22,13 +23,7 @@ class Publisher:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
-                    acks="all",
-                    linger_ms=2,
-                    enable_idempotence=False,  # Tansu lacks it; event_id makes retries safe
-                    request_timeout_ms=15_000,
-                )
+                producer = new_producer(self._bootstrap, request_timeout_ms=15_000)
                 await producer.start()
                 self._producer = producer
             return self._producer

@@ -22,10 +22,10 @@ from projections import event_rows
 from projections.asset_state import AssetState, fold_all
 from projections.carbon import FactorTable
 from projections.csrd import ReportContext, assemble, asset_datapoints, flatten, total
-from projections.database import Connection
 from projections.kpi_facts import facts
-from projections.kpi_store import tenant_settings
 from projections.kpis import compute
+from projections.postgres.connection import Connection
+from projections.postgres.kpi_store import tenant_settings
 
 AssetKey = tuple[str, str]
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, Field
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from infra.settings import Settings
-from projections.database import Connection, connect
-from services.adapter_store import count_signals
+from projections.postgres import checkpoints, reads
+from projections.postgres.connection import Connection, connect
+from services.intake.adapter_store import count_signals
 from streams.watermarks import high_watermarks
 
 
@@ -83,46 +79,26 @@ class TenantStatus(BaseModel):
 
 
 async def collect_tenant_status(conn: Connection, tenant_id: str) -> TenantStatus:
-    by_status = {
-        r["status"] or "unknown": r["n"]
-        for r in await conn.fetch(
-            "SELECT status, count(*) AS n FROM asset_state WHERE tenant_id = $1 "
-            "GROUP BY status ORDER BY status",
-            tenant_id,
-        )
-    }
-    counts = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE anomaly_count > 0) AS anomalies,"
-        " count(*) FILTER (WHERE incomplete_history) AS incomplete"
-        " FROM asset_state WHERE tenant_id = $1",
-        tenant_id,
-    )
-    log = await conn.fetchrow(
-        "SELECT count(*) AS n, max(recorded_at) AS last FROM event_log WHERE tenant_id = $1",
-        tenant_id,
-    )
-    assert counts is not None and log is not None
-    prefix = tenant_id.encode() + b"\x00"
-    dead = await conn.fetch(
-        "SELECT reason_kind, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL "
-        "AND substring(record_key FROM 1 FOR $2) = $1 GROUP BY reason_kind ORDER BY 2 DESC",
-        prefix,
-        len(prefix),
-    )
+    by_status = await reads.assets_by_status(conn, tenant_id)
+    quality = await reads.asset_quality(conn, tenant_id)
+    events, last = await reads.event_log_summary(conn, tenant_id)
     return TenantStatus(
         tenant_id=tenant_id,
-        assets=sum(by_status.values()),
+        assets=quality["assets"],
         assets_by_status=by_status,
-        assets_with_anomalies=counts["anomalies"],
-        assets_with_incomplete_history=counts["incomplete"],
-        events_in_log=log["n"],
-        last_recorded_at=log["last"],
-        dead_letters_by_reason={r["reason_kind"]: r["n"] for r in dead},
+        assets_with_anomalies=quality["anomalies"],
+        assets_with_incomplete_history=quality["incomplete"],
+        events_in_log=events,
+        last_recorded_at=last,
+        dead_letters_by_reason=await reads.open_dead_letters_by_reason(
+            conn, key_prefix=tenant_id.encode() + b"\x00"
+        ),
         unmapped_lifecycle_signals=await count_signals(conn, tenant_id),
     )
 
 
-async def collect_status(settings: Settings) -> StatusReport:
+async def collect_status(settings: Settings, conn: Connection | None = None) -> StatusReport:
+    """Operator-wide status. The API passes a connection from its pool; the CLI opens one."""
     kafka, dsn = settings.require_endpoints()
     report = StatusReport(settings.topic, settings.consumer_group)
     watermarks: dict[int, int] = {}
@@ -130,103 +106,43 @@ async def collect_status(settings: Settings) -> StatusReport:
         watermarks = await high_watermarks(kafka, settings.topic)
     except Exception as exc:  # status must still show what PostgreSQL knows
         report.broker_error = repr(exc)
-    conn = await connect(dsn)
-    try:
-        if await conn.fetchval("SELECT to_regclass('checkpoints') IS NULL"):
-            return report  # the worker has not created its schema yet
-        rows = await conn.fetch(
-            "SELECT * FROM checkpoints WHERE consumer_group = $1 AND topic = $2",
-            settings.consumer_group,
-            settings.topic,
-        )
-        by_partition = {r["kafka_partition"]: r for r in rows}
-        for p in sorted(set(by_partition) | set(watermarks)):
-            r = by_partition.get(p)
-            report.partitions.append(
-                PartitionStatus(
-                    partition=p,
-                    next_offset=r["next_offset"] if r else 0,
-                    high_watermark=watermarks.get(p),
-                    events_applied=r["events_applied"] if r else 0,
-                    duplicates_skipped=r["duplicates_skipped"] if r else 0,
-                    dead_letters=r["dead_letters"] if r else 0,
-                )
-            )
-        report.dead_letters_by_reason = {
-            r["reason_kind"]: r["n"]
-            for r in await conn.fetch(
-                "SELECT reason_kind, count(*) AS n FROM dead_letters "
-                "WHERE consumer_group = $1 AND topic = $2 AND resolved_at IS NULL "
-                "GROUP BY reason_kind ORDER BY 2 DESC",
-                settings.consumer_group,
-                settings.topic,
-            )
-        }
-        counts = await conn.fetchrow(
-            "SELECT count(*) AS assets, count(*) FILTER (WHERE anomaly_count > 0) AS anomalies,"
-            " count(*) FILTER (WHERE incomplete_history) AS incomplete FROM asset_state"
-        )
-        assert counts is not None
-        report.assets = counts["assets"]
-        report.assets_with_anomalies = counts["anomalies"]
-        report.assets_with_incomplete_history = counts["incomplete"]
-        report.events_in_log = await conn.fetchval("SELECT count(*) FROM event_log")
-        report.unmapped_lifecycle_signals = await count_signals(conn, None)
-    finally:
-        await conn.close()
-    return report
+    if conn is None:
+        own = await connect(dsn)
+        try:
+            return await _fill(report, own, settings, watermarks)
+        finally:
+            await own.close()
+    return await _fill(report, conn, settings, watermarks)
 
 
-def render(report: StatusReport, console: Console) -> None:
-    table = Table(title=f"{report.topic}  (consumer group {report.consumer_group})")
-    for column in (
-        "partition",
-        "checkpoint",
-        "high water",
-        "lag",
-        "applied",
-        "duplicates",
-        "dead letters",
-    ):
-        table.add_column(column, justify="right")
-    for p in report.partitions:
-        table.add_row(
-            str(p.partition),
-            str(p.next_offset),
-            "?" if p.high_watermark is None else str(p.high_watermark),
-            "?" if p.lag is None else str(p.lag),
-            str(p.events_applied),
-            str(p.duplicates_skipped),
-            str(p.dead_letters),
+async def _fill(
+    report: StatusReport, conn: Connection, settings: Settings, watermarks: dict[int, int]
+) -> StatusReport:
+    if await conn.fetchval("SELECT to_regclass('checkpoints') IS NULL"):
+        return report  # the worker has not created its schema yet
+    by_partition = {
+        c.partition: c
+        for c in await checkpoints.of_group(conn, settings.consumer_group, settings.topic)
+    }
+    for p in sorted(set(by_partition) | set(watermarks)):
+        c = by_partition.get(p)
+        report.partitions.append(
+            PartitionStatus(
+                partition=p,
+                next_offset=c.next_offset if c else 0,
+                high_watermark=watermarks.get(p),
+                events_applied=c.events_applied if c else 0,
+                duplicates_skipped=c.duplicates_skipped if c else 0,
+                dead_letters=c.dead_letters if c else 0,
+            )
         )
-    console.print(table)
-    if report.broker_error:
-        console.print(
-            f"[yellow]broker not reachable, lag unknown:[/yellow] {escape(report.broker_error)}"
-        )
-    console.print(
-        f"total lag {report.total_lag if report.total_lag is not None else '?'} | "
-        f"events in log {report.events_in_log} | assets {report.assets} | "
-        f"with anomalies {report.assets_with_anomalies} | "
-        f"incomplete history {report.assets_with_incomplete_history}"
+    report.dead_letters_by_reason = await reads.open_dead_letters_by_reason(
+        conn, group=settings.consumer_group, topic=settings.topic
     )
-    if report.dead_letters_by_reason:
-        reasons = escape(", ".join(f"{k}: {v}" for k, v in report.dead_letters_by_reason.items()))
-        console.print(f"unresolved dead letters by reason: {reasons} (see `kretslopp dlq list`)")
-    if report.unmapped_lifecycle_signals:
-        signals = escape(
-            ", ".join(f"{k}: {v}" for k, v in report.unmapped_lifecycle_signals.items())
-        )
-        console.print(
-            f"lifecycle signals adapters could not map: {signals} "
-            "(see `kretslopp adapters unmapped`)"
-        )
-
-
-def run_status(settings: Settings, *, as_json: bool) -> int:
-    report = asyncio.run(collect_status(settings))
-    if as_json:
-        print(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
-    else:
-        render(report, Console())
-    return 0
+    quality = await reads.asset_quality(conn, None)
+    report.assets = quality["assets"]
+    report.assets_with_anomalies = quality["anomalies"]
+    report.assets_with_incomplete_history = quality["incomplete"]
+    report.events_in_log, _ = await reads.event_log_summary(conn, None)
+    report.unmapped_lifecycle_signals = await count_signals(conn, None)
+    return report

@@ -9,8 +9,8 @@ from events.models import LifecycleEvent
 from projections import event_rows, state_rows
 from projections.asset_state import fold_all
 from projections.carbon import BOAVIZTA_PCF_MEDIAN, FactorTable
-from projections.database import Connection, connect
 from projections.kpi_facts import MEASURES, Contribution, KpiKey, facts, one_pass, without_zeros
+from projections.postgres.connection import Connection, connect
 from projections.tenant_settings import TenantSettings
 from tests.integration.conftest import StackEnv, fetch_all
 

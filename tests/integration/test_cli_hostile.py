@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 
 from projections.batch import SourceRecord, prepare
-from projections.database import connect
-from projections.migrate import migrate
-from projections.writer import apply_batch
+from projections.postgres.connection import connect
+from projections.postgres.migrate import migrate
+from projections.postgres.writer import apply_batch
 from tests.factories import event_dict
 from tests.integration.conftest import StackEnv, fetch_all, kretslopp
 from tests.integration.test_import import COLUMNS

@@ -16,11 +16,11 @@ import orjson
 
 from projections.batch import SourceRecord, prepare
 from projections.carbon import BOAVIZTA_PCF_MEDIAN
-from projections.database import connect
-from projections.kpi_store import store_tenant_settings
-from projections.migrate import migrate
+from projections.postgres.connection import connect
+from projections.postgres.kpi_store import store_tenant_settings
+from projections.postgres.migrate import migrate
+from projections.postgres.writer import apply_batch
 from projections.tenant_settings import TenantSettings
-from projections.writer import apply_batch
 from tests.factories import T0, event_dict
 from tests.integration.conftest import StackEnv
 from tests.integration.invariants import assert_kpis_are_one_pass, assert_projection_is_fold_of

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from projections.database import connect
-from services.api_keys import revoke
+from projections.postgres.connection import connect
+from services.http.api_keys import revoke
 from tests.factories import event_dict
 from tests.integration.conftest import StackEnv, auth, fetch_all, totals, wait_for_totals
 
@@ -112,7 +112,7 @@ async def test_batches_errors_limits_and_idempotence(env: StackEnv, api: str) ->
 
 def test_openapi_describes_ingest_and_auth() -> None:
     from infra.settings import Settings
-    from services.api import create_api
+    from services.http.app import create_api
 
     app = create_api(Settings(kafka_bootstrap_servers="x:1", database_url="postgresql://x/y"))
     doc = app.openapi()

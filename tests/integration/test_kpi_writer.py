@@ -15,12 +15,12 @@ from events.models import Category, LifecycleEvent
 from projections.asset_state import fold_all
 from projections.batch import SourceRecord, prepare
 from projections.carbon import BOAVIZTA_PCF_MEDIAN
-from projections.database import Connection, connect
 from projections.kpi_facts import one_pass
-from projections.kpi_store import recompute, store_tenant_settings
-from projections.migrate import migrate
+from projections.postgres.connection import Connection, connect
+from projections.postgres.kpi_store import recompute, store_tenant_settings
+from projections.postgres.migrate import migrate
+from projections.postgres.writer import apply_batch
 from projections.tenant_settings import TenantSettings
-from projections.writer import apply_batch
 from tests.integration.conftest import StackEnv
 from tests.integration.invariants import assert_kpis_are_one_pass, stored_kpis, stored_kpis_of
 from tests.projections.test_kpis_incremental import event_streams

@@ -154,8 +154,8 @@ async def test_checkpoints_of_a_recreated_topic_are_reset_and_nothing_is_skipped
 ) -> None:
     """The embedded broker forgets topics on restart: offsets start again at 0 while
     PostgreSQL still holds checkpoints of the old topic. Those must not hide new events."""
-    from projections.database import connect
-    from projections.migrate import migrate
+    from projections.postgres.connection import connect
+    from projections.postgres.migrate import migrate
 
     conn = await connect(env.dsn)
     try:

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projections.batch import DeadLetter, SourceRecord
-from projections.database import connect
-from projections.migrate import migrate
+from projections.postgres.connection import connect
+from projections.postgres.migrate import migrate
 from streams.dead_letter_topic import MAX_TOPIC_RECORD_BYTES, topic_record
 from streams.projector import Projector
 from tests.factories import as_record, event_dict, fleet

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from projections.database import connect
+from projections.postgres.connection import connect
 from tests.factories import event_dict
 from tests.integration.conftest import StackEnv, kretslopp, write_directly
 

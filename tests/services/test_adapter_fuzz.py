@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.adapters import ADAPTERS, AdapterInputError
-from services.gateway import map_payloads, validate_mapped
+from services.http.ingest import map_payloads, validate_mapped
+from services.intake.adapters import ADAPTERS, AdapterInputError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOOLS = {"servicenow": "servicenow.json", "snipe-it": "snipeit.json", "glpi": "glpi.json"}

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from events.codec import decode_object
-from services.adapters import ADAPTERS, AdapterInputError
-from services.adapters.base import AdapterOptions, AdapterSettings
-from services.adapters.servicenow import STATUS_NAMES
+from services.intake.adapters import ADAPTERS, AdapterInputError
+from services.intake.adapters.base import AdapterOptions, AdapterSettings
+from services.intake.adapters.servicenow import STATUS_NAMES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FILES = {"servicenow": "servicenow.json", "snipe-it": "snipeit.json", "glpi": "glpi.json"}

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from services.register_import import RowError, csv_rows, events_for_row, jsonl_rows
+from services.intake.register import RowError, csv_rows, events_for_row, jsonl_rows
 
 HEADER = (
     "asset_id,purchase_date,category,manufacturer,model,supplier,serial,condition,"

@@ -6,7 +6,7 @@ from collections import Counter
 
 from events.models import EVENT_TYPES
 from projections.asset_state import Status, fold_all
-from services.sample_fleet import as_events, generate
+from services.demo.sample_fleet import as_events, generate
 
 
 def test_sample_is_deterministic_and_valid() -> None:

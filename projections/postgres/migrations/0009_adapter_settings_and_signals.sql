@@ -1,4 +1,4 @@
--- Per tenant and tool: how the tool's words map to ours (services/adapters/base.py,
+-- Per tenant and tool: how the tool's words map to ours (services/intake/adapters/base.py,
 -- AdapterSettings): category names or sys_ids, custom field columns, translated words.
 CREATE TABLE IF NOT EXISTS adapter_settings (
     tenant_id  text        NOT NULL,

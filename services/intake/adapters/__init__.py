@@ -8,8 +8,8 @@ the table does not cover, is reported back with the reason - never guessed.
 from collections.abc import Callable
 from typing import Any
 
-from services.adapters import glpi, servicenow, snipeit
-from services.adapters.base import AdapterInputError, AdapterOptions, Mapping
+from services.intake.adapters import glpi, servicenow, snipeit
+from services.intake.adapters.base import AdapterInputError, AdapterOptions, Mapping
 
 Adapter = Callable[[str, dict[str, Any], AdapterOptions | None], Mapping]
 ADAPTERS: dict[str, Adapter] = {

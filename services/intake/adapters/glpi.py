@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.adapters.base import (
+from services.intake.adapters.base import (
     AdapterInputError,
     AdapterOptions,
     Mapping,

@@ -44,7 +44,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.adapters.base import (
+from services.intake.adapters.base import (
     AdapterInputError,
     AdapterOptions,
     Mapping,
