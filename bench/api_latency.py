@@ -31,11 +31,11 @@ from rich.table import Table
 from infra.embedded import EmbeddedPostgres, free_port
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
+from projections.postgres.api_keys import create_key
 from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
 from services.demo.sample_fleet import generate
-from services.http.api_keys import create_key
 
 CHUNK_DEVICES = 5000
 BASELINE = "baseline: GET /health"

@@ -232,3 +232,79 @@ async def open_dead_letters_by_reason(
         key_prefix,
     )
     return {r["reason_kind"]: r["n"] for r in rows}
+
+
+async def open_dead_letters(conn: Connection, reason: str | None) -> list[dict[str, Any]]:
+    """Unresolved dead letters, oldest first (``kretslopp dlq list``)."""
+    rows = await conn.fetch(
+        "SELECT id, kafka_partition, kafka_offset, reason_kind, field, reason, "
+        "received_at, record_value FROM dead_letters WHERE resolved_at IS NULL "
+        "AND ($1::text IS NULL OR reason_kind = $1) ORDER BY id",
+        reason,
+    )
+    return [dict(r) for r in rows]
+
+
+async def dead_letter(conn: Connection, letter_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM dead_letters WHERE id = $1", letter_id)
+    return dict(row) if row is not None else None
+
+
+async def resolve_dead_letter(conn: Connection, letter_id: int, resolution: str) -> None:
+    """Mark a dead letter resolved; it stays as evidence."""
+    await conn.execute(
+        "UPDATE dead_letters SET resolved_at = now(), resolution = $2 WHERE id = $1",
+        letter_id,
+        resolution,
+    )
+
+
+async def tenant_summaries(conn: Connection) -> list[dict[str, Any]]:
+    """Per tenant: assets by status, certified purchases, mean lifespan of ended assets (the
+    table ``kretslopp up`` shows)."""
+    if await conn.fetchval("SELECT to_regclass('asset_state') IS NULL"):
+        return []
+    rows = await conn.fetch(
+        """
+        SELECT tenant_id, count(*) AS assets,
+               count(*) FILTER (WHERE status = 'in_use') AS in_use,
+               count(*) FILTER (WHERE status = 'taken_back') AS taken_back,
+               count(*) FILTER (WHERE status = 'refurbished') AS refurbished,
+               count(*) FILTER (WHERE status = 'recycled') AS recycled,
+               count(*) FILTER (WHERE cardinality(certifications) > 0) AS certified,
+               count(*) FILTER (WHERE purchased_at IS NOT NULL) AS purchased,
+               avg(EXTRACT(epoch FROM ended_at - purchased_at) / 86400 / 365.25)
+                   FILTER (WHERE ended_at IS NOT NULL AND purchased_at IS NOT NULL)
+                   AS lifespan
+        FROM asset_state GROUP BY tenant_id ORDER BY tenant_id
+        """
+    )
+    return [dict(r) for r in rows]
+
+
+async def event_count(conn: Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM event_log"))
+
+
+async def tenant_event_rows(
+    conn: Connection, tenant_id: str, recorded_before: datetime | None
+) -> list[dict[str, Any]]:
+    """A tenant's events recorded before a moment (all when None), in fold order: what a
+    report "as known on" that moment is computed from."""
+    rows = await conn.fetch(
+        "SELECT * FROM event_log WHERE tenant_id = $1 AND ($2::timestamptz IS NULL "
+        "OR recorded_at < $2) ORDER BY asset_id, occurred_at, event_id",
+        tenant_id,
+        recorded_before,
+    )
+    return [dict(r) for r in rows]
+
+
+async def schema_exists(conn: Connection) -> bool:
+    """Whether a worker (or `migrate`) has created the projection tables yet."""
+    return bool(await conn.fetchval("SELECT to_regclass('checkpoints') IS NOT NULL"))
+
+
+async def ping(conn: Connection) -> None:
+    """Raises if PostgreSQL does not answer (``/health``)."""
+    await conn.fetchval("SELECT 1")

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from events.codec import InvalidEvent, decode
 from infra.settings import Settings
+from projections.postgres import reads
 from projections.postgres.connection import migrated
 from services.intake.publisher import Publisher
 
@@ -42,12 +43,7 @@ def run_dlq(
     async def run() -> int:
         async with migrated(dsn) as conn:
             if action == "list":
-                rows = await conn.fetch(
-                    "SELECT id, kafka_partition, kafka_offset, reason_kind, field, reason, "
-                    "received_at, record_value FROM dead_letters WHERE resolved_at IS NULL "
-                    "AND ($1::text IS NULL OR reason_kind = $1) ORDER BY id",
-                    reason,
-                )
+                rows = await reads.open_dead_letters(conn, reason)
                 if as_json:
                     print(
                         orjson.dumps(
@@ -84,7 +80,8 @@ def run_dlq(
                     )
                 Console().print(table)
                 return 0
-            row = await conn.fetchrow("SELECT * FROM dead_letters WHERE id = $1", letter_id)
+            assert letter_id is not None  # show and retry take an id (argparse)
+            row = await reads.dead_letter(conn, letter_id)
             if row is None:
                 console.print(f"[red]no dead letter with id {letter_id}[/red]")
                 return 1
@@ -107,10 +104,8 @@ def run_dlq(
                 await publisher.publish([event])
             finally:
                 await publisher.close()
-            await conn.execute(
-                "UPDATE dead_letters SET resolved_at = now(), resolution = $2 WHERE id = $1",
-                letter_id,
-                f"re-submitted as event {event.event_id}",
+            await reads.resolve_dead_letter(
+                conn, letter_id, f"re-submitted as event {event.event_id}"
             )
             console.print(f"re-submitted dead letter {letter_id} as event {event.event_id}")
             return 0

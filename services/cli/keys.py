@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.settings import Settings
+from projections.postgres.api_keys import create_key, list_keys, revoke
 from projections.postgres.connection import migrated
-from services.http.api_keys import create_key, list_keys, revoke
 
 
 def run_keys(

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.carbon import factor_table
+from projections.postgres import reads
 from projections.postgres.connection import Connection, connect, migrated
 from projections.postgres.rebuild import rebuild
 
@@ -27,7 +28,7 @@ def run_rebuild(settings: Settings) -> int:
 
     async def run() -> None:
         async with migrated(dsn) as conn:
-            total = int(await conn.fetchval("SELECT count(*) FROM event_log"))
+            total = await reads.event_count(conn)
         started = time.perf_counter()
         with Progress(
             "rebuilding from the event log",

@@ -23,11 +23,11 @@ from infra.embedded import embedded_stack, ensure_free
 from infra.processes import spawn
 from infra.settings import Settings
 from infra.structured_logging import configure
-from projections.postgres import checkpoints
+from projections.postgres import checkpoints, reads
+from projections.postgres.api_keys import replace_key
 from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
 from services.demo import sample_fleet
-from services.http.api_keys import replace_key
 from streams.producer import kafka_producer
 from streams.topics import ensure_topics
 
@@ -63,23 +63,7 @@ async def fleet_table(dsn: str) -> Table:
         table.add_column(column, justify="right")
     conn = await connect(dsn)
     try:
-        if await conn.fetchval("SELECT to_regclass('asset_state') IS NULL"):
-            return table
-        rows = await conn.fetch(
-            """
-            SELECT tenant_id, count(*) AS assets,
-                   count(*) FILTER (WHERE status = 'in_use') AS in_use,
-                   count(*) FILTER (WHERE status = 'taken_back') AS taken_back,
-                   count(*) FILTER (WHERE status = 'refurbished') AS refurbished,
-                   count(*) FILTER (WHERE status = 'recycled') AS recycled,
-                   count(*) FILTER (WHERE cardinality(certifications) > 0) AS certified,
-                   count(*) FILTER (WHERE purchased_at IS NOT NULL) AS purchased,
-                   avg(EXTRACT(epoch FROM ended_at - purchased_at) / 86400 / 365.25)
-                       FILTER (WHERE ended_at IS NOT NULL AND purchased_at IS NOT NULL)
-                       AS lifespan
-            FROM asset_state GROUP BY tenant_id ORDER BY tenant_id
-            """
-        )
+        rows = await reads.tenant_summaries(conn)
     finally:
         await conn.close()
     for r in rows:

@@ -254,7 +254,8 @@ def create_api(settings: Settings) -> FastAPI:
 
     @app.get("/health", tags=["operations"])
     async def health(request: Request) -> dict[str, str]:
-        await pool_of(request).fetchval("SELECT 1")
+        async with pool_of(request).acquire() as conn:
+            await reads.ping(conn)
         return {"status": "ok"}
 
     @app.get(

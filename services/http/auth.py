@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from services.http.api_keys import ApiKey, verify
+from projections.postgres.api_keys import ApiKey, verify
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer kl_<id>_<secret>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or X-API-Key: ...")

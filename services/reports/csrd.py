@@ -24,6 +24,7 @@ from projections.carbon import FactorTable
 from projections.csrd import ReportContext, assemble, asset_datapoints, flatten, total
 from projections.kpi_facts import facts
 from projections.kpis import compute
+from projections.postgres import reads
 from projections.postgres.connection import Connection
 from projections.postgres.kpi_store import tenant_settings
 
@@ -49,12 +50,7 @@ class Snapshot:
 
 
 async def snapshot(conn: Connection, tenant: str, before: datetime | None) -> Snapshot:
-    rows = await conn.fetch(
-        "SELECT * FROM event_log WHERE tenant_id = $1 AND ($2::timestamptz IS NULL "
-        "OR recorded_at < $2) ORDER BY asset_id, occurred_at, event_id",
-        tenant,
-        before,
-    )
+    rows = await reads.tenant_event_rows(conn, tenant, before)
     events: dict[AssetKey, list[tuple[LifecycleEvent, datetime]]] = defaultdict(list)
     for r in rows:
         events[(r["tenant_id"], r["asset_id"])].append((event_rows.from_row(r), r["recorded_at"]))

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from infra.settings import Settings
 from projections.postgres import checkpoints, reads
+from projections.postgres.adapter_store import count_signals
 from projections.postgres.connection import Connection, connect
-from services.intake.adapter_store import count_signals
 from streams.watermarks import high_watermarks
 
 
@@ -118,7 +118,7 @@ async def collect_status(settings: Settings, conn: Connection | None = None) -> 
 async def _fill(
     report: StatusReport, conn: Connection, settings: Settings, watermarks: dict[int, int]
 ) -> StatusReport:
-    if await conn.fetchval("SELECT to_regclass('checkpoints') IS NULL"):
+    if not await reads.schema_exists(conn):
         return report  # the worker has not created its schema yet
     by_partition = {
         c.partition: c

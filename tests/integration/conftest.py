@@ -28,10 +28,10 @@ import pytest_asyncio
 from infra.embedded import Endpoints, embedded_stack, free_port
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
+from projections.postgres.api_keys import create_key
 from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
-from services.http.api_keys import create_key
 from streams.producer import KeyValue, kafka_producer
 from streams.topics import ensure_topics
 

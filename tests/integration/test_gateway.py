@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from projections.postgres.api_keys import revoke
 from projections.postgres.connection import connect
-from services.http.api_keys import revoke
 from tests.factories import event_dict
 from tests.integration.conftest import StackEnv, auth, fetch_all, totals, wait_for_totals
 

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from projections.postgres.api_keys import create_key, list_keys
 from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
 from services.demo.up import DEMO_KEY_SOURCE, _demo_key
-from services.http.api_keys import create_key, list_keys
 from tests.factories import event_dict
 from tests.integration.conftest import StackEnv, auth, write_directly
 from tests.services.test_adapter_fuzz import REPORTED
