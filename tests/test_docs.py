@@ -37,7 +37,7 @@ def test_every_relative_link_in_the_readme_and_docs_resolves() -> None:
 
 
 def test_methodology_defines_every_kpi_the_api_returns() -> None:
-    from services.http.app import KpiValues
+    from services.http.kpis import KpiValues
 
     text = (ROOT / "docs" / "methodology.md").read_text()
     missing = [

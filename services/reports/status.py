@@ -12,7 +12,7 @@ from infra.settings import Settings
 from projections.postgres import checkpoints, reads
 from projections.postgres.adapter_store import count_signals
 from projections.postgres.connection import Connection, connect
-from streams.watermarks import high_watermarks
+from streams.watermarks import WatermarkReader, high_watermarks
 
 
 @dataclass
@@ -97,13 +97,21 @@ async def collect_tenant_status(conn: Connection, tenant_id: str) -> TenantStatu
     )
 
 
-async def collect_status(settings: Settings, conn: Connection | None = None) -> StatusReport:
-    """Operator-wide status. The API passes a connection from its pool; the CLI opens one."""
+async def collect_status(
+    settings: Settings,
+    conn: Connection | None = None,
+    reader: WatermarkReader | None = None,
+) -> StatusReport:
+    """Operator-wide status. The API passes a connection from its pool and its one watermark
+    reader; the CLI opens a connection and reads the watermarks once."""
     kafka, dsn = settings.require_endpoints()
     report = StatusReport(settings.topic, settings.consumer_group)
     watermarks: dict[int, int] = {}
     try:
-        watermarks = await high_watermarks(kafka, settings.topic)
+        if reader is not None:
+            watermarks = await reader.read()
+        else:
+            watermarks = await high_watermarks(kafka, settings.topic)
     except Exception as exc:  # status must still show what PostgreSQL knows
         report.broker_error = repr(exc)
     if conn is None:

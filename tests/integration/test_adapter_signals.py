@@ -11,7 +11,7 @@ import orjson
 
 from tests.integration.conftest import StackEnv, auth, fetch_all, kretslopp
 
-FIXTURES = Path(__file__).parents[1] / "services" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "services" / "intake" / "fixtures"
 
 
 async def test_glpi_default_webhook_signal_is_kept_counted_and_listed(

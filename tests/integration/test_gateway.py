@@ -150,9 +150,8 @@ async def test_servicenow_changes_through_the_adapter_endpoint(env: StackEnv, ap
     import json
     from pathlib import Path
 
-    cases = json.loads(
-        (Path(__file__).parents[1] / "services" / "fixtures" / "servicenow.json").read_text()
-    )
+    fixtures = Path(__file__).parents[1] / "services" / "intake" / "fixtures"
+    cases = json.loads((fixtures / "servicenow.json").read_text())
     headers = await auth(env, "kommun", source="servicenow")
     payloads = [
         cases[name]["payload"]

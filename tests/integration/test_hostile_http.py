@@ -14,7 +14,7 @@ from projections.postgres.migrate import migrate
 from services.demo.up import DEMO_KEY_SOURCE, _demo_key
 from tests.factories import event_dict
 from tests.integration.conftest import StackEnv, auth, write_directly
-from tests.services.test_adapter_fuzz import REPORTED
+from tests.services.intake.test_adapter_fuzz import REPORTED
 
 
 async def _operator(env: StackEnv) -> dict[str, str]:
