@@ -93,7 +93,7 @@ def broker_urls(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{host.strip()}" for host in bootstrap_servers.split(","))
 
 
-# EX_SOFTWARE: an internal error; a supervisor (systemd, Kubernetes, `up`) restarts the worker.
+# EX_SOFTWARE: an internal error; a supervisor (systemd, Kubernetes) restarts the worker.
 WRITER_FAILED_EXIT_CODE = 70
 
 
