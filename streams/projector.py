@@ -27,7 +27,7 @@ from projections.postgres import checkpoints, kpi_store
 from projections.postgres.connection import create_pool
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import BatchOutcome, apply_batch
-from streams.retry import with_backoff
+from streams.retry import TRANSIENT_DB_ERRORS, with_backoff
 
 log = structlog.get_logger(__name__)
 
@@ -135,13 +135,15 @@ class Projector:
         )
         return outcome
 
-    async def _write(self, batch: Batch) -> BatchOutcome:
+    async def _write(
+        self, batch: Batch, transient: tuple[type[BaseException], ...] = TRANSIENT_DB_ERRORS
+    ) -> BatchOutcome:
         async def attempt() -> BatchOutcome:
             assert self._pool is not None
             async with self._pool.acquire() as conn:
                 return await apply_batch(conn, self._group, self.topic, batch, self._table)
 
-        return await with_backoff("write batch to PostgreSQL", attempt)
+        return await with_backoff("write batch to PostgreSQL", attempt, transient=transient)
 
     async def _write_one_by_one(self, batch: Batch) -> BatchOutcome:
         """Each record alone, in offset order; a record PostgreSQL still rejects becomes a
@@ -181,17 +183,9 @@ class Projector:
         letter = DeadLetter(record, "rejected_by_database", None, f"{type(exc).__name__}: {exc}")
         if self._publish is not None:
             await self._publish([letter])
-
-        async def attempt() -> BatchOutcome:
-            assert self._pool is not None
-            async with self._pool.acquire() as conn:
-                return await apply_batch(
-                    conn, self._group, self.topic, Batch(dead_letters=[letter]), self._table
-                )
-
         # The last resort holds the partition rather than skip the record: a dead letter of
         # plain bytes and clean text is always storable, so only an outage can fail it.
-        return await with_backoff("write dead letter", attempt, transient=(Exception,))
+        return await self._write(Batch(dead_letters=[letter]), transient=(Exception,))
 
     def _count(self, outcome: BatchOutcome) -> None:
         self.totals.batches += 1

@@ -161,8 +161,9 @@ async def apply_batch(
         dead = batch.dead_letters
         below = len(below_events) - len(unknown)
 
-        inserted = await _insert_events(conn, topic, _unique_by_event_id(fresh))
-        new = [d for d in _unique_by_event_id(fresh) if d.event.event_id in inserted]
+        candidates = _unique_by_event_id(fresh)
+        inserted = await _insert_events(conn, topic, candidates)
+        new = [d for d in candidates if d.event.event_id in inserted]
         applied_by_partition: dict[int, int] = defaultdict(int)
         fresh_by_partition: dict[int, int] = defaultdict(int)
         for d in new:

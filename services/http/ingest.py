@@ -60,17 +60,21 @@ EVENT_BODY_DOC = {
 }
 
 
+def items_rejected(errors: list[ItemError], what: str) -> JSONResponse:
+    """422 naming every item at fault; a batch is all or nothing."""
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": f"{len({e.index for e in errors})} {what}; nothing was accepted",
+            "errors": [asdict(e) for e in errors],
+        },
+    )
+
+
 async def submit(publisher: Publisher, submission: Submission, source: str) -> JSONResponse:
     """Produce an all-valid submission; 422 with every invalid item otherwise."""
     if submission.errors:
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": f"{len({e.index for e in submission.errors})} invalid event(s); "
-                "nothing was accepted",
-                "errors": [asdict(e) for e in submission.errors],
-            },
-        )
+        return items_rejected(submission.errors, "invalid event(s)")
     try:
         await publisher.publish(submission.events)
     except (KafkaError, OSError) as exc:
@@ -236,14 +240,7 @@ def gateway_router(publisher: Publisher) -> APIRouter:
             settings = await load_settings(conn, tenant_id, tool)
         mapped = map_payloads(tool, tenant_id, payloads, AdapterOptions(settings, itemtype))
         if mapped.errors:
-            return JSONResponse(
-                status_code=422,
-                content={
-                    "detail": f"{len({e.index for e in mapped.errors})} payload(s) could not be "
-                    "read; nothing was accepted",
-                    "errors": [asdict(e) for e in mapped.errors],
-                },
-            )
+            return items_rejected(mapped.errors, "payload(s) could not be read")
         if not mapped.events:
             async with pool.acquire() as conn:
                 await record_signals(conn, tenant_id, tool, mapped.signals)
