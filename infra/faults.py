@@ -5,14 +5,19 @@ process SIGKILL itself the n-th time it reaches ``<point>``. Unset (always in pr
 ``KRETSLOPP_FAULT=<point>:<n>:raise`` raises :class:`InjectedFault` there instead: an
 unexpected error the code around it must survive without losing or skipping a record.
 
+``KRETSLOPP_FAULT=<point>:<n>:hang`` starts a thread there that never ends, as a client
+library's thread stuck in a rebalance: the process must still exit when told to.
+
 Points: ``before_commit`` (inside the batch transaction, all rows written, not committed),
-``after_commit`` (committed to PostgreSQL, offsets not yet acknowledged to Kafka).
+``after_commit`` (committed to PostgreSQL, offsets not yet acknowledged to Kafka),
+``writer`` (the batch writer), ``worker_started`` (the worker, before Faust starts).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
 _spec = os.environ.get("KRETSLOPP_FAULT", "")
 _point, _, _rest = _spec.partition(":")
@@ -31,4 +36,7 @@ def reached(point: str) -> None:
     if _remaining[point] == 0:
         if _action == "raise":
             raise InjectedFault(f"injected fault at {point}")
+        if _action == "hang":
+            threading.Thread(target=threading.Event().wait, name="stuck", daemon=False).start()
+            return
         os.kill(os.getpid(), signal.SIGKILL)

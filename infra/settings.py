@@ -36,6 +36,23 @@ class Settings:
         "comma-separated `host:port` of any Kafka-compatible broker",
         shown_default="unset: `up` starts Tansu",
     )
+    broker: str | None = _setting(
+        None,
+        "KRETSLOPP_BROKER",
+        "the broker: `tansu` (embedded, Python only, no replication) or `kafka` (Apache Kafka: "
+        "idempotent producers, replicated topics; `up` and the tests start a local KRaft cluster "
+        "when `KAFKA_BOOTSTRAP_SERVERS` is unset)",
+        shown_default="`kafka` when `KAFKA_BOOTSTRAP_SERVERS` is set, else `tansu`",
+    )
+    kafka_nodes: int = _setting(
+        3, "KRETSLOPP_KAFKA_NODES", "nodes of the local Apache Kafka cluster (1 or 3)"
+    )
+    replication_factor: int | None = _setting(
+        None,
+        "KRETSLOPP_REPLICATION_FACTOR",
+        "replicas of the topics kretslopp creates; `min.insync.replicas` is one less (at least 1)",
+        shown_default="3 on Apache Kafka (1 on a 1-node cluster), 1 on Tansu",
+    )
     database_url: str | None = _setting(
         None, "DATABASE_URL", "PostgreSQL >= 14 DSN", shown_default="unset: `up` starts pgserver"
     )
@@ -86,8 +103,51 @@ class Settings:
             values[f.name] = _parse(f, raw)
         return cls(**values)
 
-    def with_endpoints(self, kafka: str, database: str) -> Settings:
-        return replace(self, kafka_bootstrap_servers=kafka, database_url=database)
+    def __post_init__(self) -> None:
+        if self.broker not in (None, *BROKERS):
+            raise ConfigurationError(
+                f"KRETSLOPP_BROKER must be one of {', '.join(BROKERS)}, got {self.broker!r}"
+            )
+        if self.kafka_nodes not in (1, 3):
+            raise ConfigurationError(
+                f"KRETSLOPP_KAFKA_NODES must be 1 or 3, got {self.kafka_nodes}"
+            )
+        if self.replication_factor is not None and self.replication_factor < 1:
+            raise ConfigurationError(
+                f"KRETSLOPP_REPLICATION_FACTOR must be at least 1, got {self.replication_factor}"
+            )
+
+    @property
+    def broker_kind(self) -> str:
+        """``tansu`` or ``kafka``: set, or ``kafka`` for a configured cluster."""
+        if self.broker:
+            return self.broker
+        return "kafka" if self.kafka_bootstrap_servers else "tansu"
+
+    @property
+    def idempotent_producer(self) -> bool:
+        """Apache Kafka deduplicates a producer's retries; Tansu cannot (no InitProducerId)."""
+        return self.broker_kind == "kafka"
+
+    @property
+    def topic_replication(self) -> int:
+        if self.replication_factor is not None:
+            return self.replication_factor
+        if self.broker_kind == "tansu":
+            return 1
+        return 1 if (not self.kafka_bootstrap_servers and self.kafka_nodes == 1) else 3
+
+    def with_endpoints(self, kafka: str, database: str, replication: int) -> Settings:
+        """The settings children see once ``up`` started (or found) the stack: the broker's
+        kind and its topics' replication are then facts, not guesses from whether an endpoint
+        was configured."""
+        return replace(
+            self,
+            kafka_bootstrap_servers=kafka,
+            database_url=database,
+            broker=self.broker_kind,
+            replication_factor=self.replication_factor or replication,
+        )
 
     def require_endpoints(self) -> tuple[str, str]:
         if not self.kafka_bootstrap_servers or not self.database_url:
@@ -109,13 +169,16 @@ class Settings:
         return env
 
 
+BROKERS = ("tansu", "kafka")
+
+
 def declared() -> Iterator[Field[Any]]:
     """Every setting with its environment variable and meaning, in declaration order."""
     yield from fields(Settings)
 
 
 def _parse(f: Field[Any], raw: str) -> Any:
-    kind = str(f.type)
+    kind = str(f.type).removesuffix(" | None")
     name = f.metadata["env"]
     if kind == "int":
         try:

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 class AgentContext:
     projector: Projector
     bootstrap_servers: str
+    topics_can_vanish: bool  # Tansu keeps topics in memory; Apache Kafka does not lose them
 
 
 class CheckpointAgent(faust.Agent):
@@ -54,8 +55,8 @@ class CheckpointAgent(faust.Agent):
             return
         partitions = sorted(tp.partition for tp in mine)
         offsets = await projector.next_offsets(partitions)
-        # A checkpoint beyond the log end means the topic was recreated (the embedded broker
-        # loses topics on restart): its offsets start again at 0, so the old checkpoint is void.
+        # A checkpoint beyond the log end means the topic was recreated (Tansu loses topics on
+        # restart): its offsets start again at 0, so the old checkpoint is void.
         try:
             ends = await high_watermarks(context.bootstrap_servers, projector.topic)
         except Exception as exc:  # never fail an assignment over a diagnostic
@@ -64,11 +65,17 @@ class CheckpointAgent(faust.Agent):
         stale = [p for p in partitions if offsets[p] > ends.get(p, offsets[p])]
         if stale:
             dropped = await projector.forget_checkpoints(stale)
-            log.warning(
+            # Tansu loses topics on every restart: expected. Apache Kafka keeps them, so there
+            # the topic was deleted and created again, or the broker lost acknowledged records:
+            # reset all the same (a re-read event is a duplicate by event_id, a new one must
+            # count), but as an error an operator sees.
+            report = log.warning if context.topics_can_vanish else log.error
+            report(
                 "topic was recreated: checkpoints beyond the log end reset to 0; re-read "
                 "events are recognised as duplicates by event_id",
                 dropped=dropped,
                 log_end={p: ends[p] for p in stale},
+                durable_broker=not context.topics_can_vanish,
             )
             offsets.update({p: 0 for p in stale})
         consumer = cast(Any, self.app.consumer)
@@ -83,7 +90,7 @@ class CheckpointAgent(faust.Agent):
 
 
 class KretsloppApp(faust.App):
-    """A Faust app with kretslopp's consumer (``streams.consumer``)."""
+    """A Faust app with kretslopp's consumer and producer (``streams.consumer``)."""
 
     def _new_transport(self) -> Any:
         return KretsloppTransport(self.conf.broker_consumer, self)
@@ -118,7 +125,7 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
         topic_disable_leader=True,
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=10,
         broker_heartbeat_interval=2,
@@ -129,6 +136,7 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         Agent=CheckpointAgent,
     )
+    cast(Any, app).kretslopp_idempotent = settings.idempotent_producer
     lifecycle = app.topic(
         settings.topic,
         key_type=bytes,
@@ -154,7 +162,9 @@ def create_app(settings: Settings) -> faust.App:
             await future  # on the broker before the batch's offsets can be acknowledged
 
     projector = Projector(settings, publish_dead_letters)
-    cast(Any, app).kretslopp = AgentContext(projector, kafka)
+    cast(Any, app).kretslopp = AgentContext(
+        projector, kafka, topics_can_vanish=settings.broker_kind == "tansu"
+    )
 
     # A crashed agent stops the worker. Faust's default supervisor restarts the agent where
     # the consumer stands, past a batch that was acknowledged but never written; a restarted

@@ -1,4 +1,5 @@
-"""kretslopp's Faust consumer: faust-streaming's aiokafka consumer with two changes.
+"""kretslopp's Faust transport: faust-streaming's aiokafka consumer with two changes, and its
+producer made idempotent where the broker can be.
 
 1. Eager delivery of each fetched record to the stream (``streams.delivery``): Faust spends
    four asyncio tasks per record on a race that only matters when delivery blocks.
@@ -49,5 +50,18 @@ class KretsloppConsumer(faust_aiokafka.Consumer):
         return ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class KretsloppProducer(faust_aiokafka.Producer):
+    """The worker's producer (dead-letter topic): idempotent on Apache Kafka, as every
+    kretslopp producer (``streams.producer``); faust-streaming enables idempotence only in
+    its transactions, which kretslopp does not use. ``create_app`` sets the flag."""
+
+    def _settings_extra(self) -> Any:
+        extra = dict(super()._settings_extra())
+        if getattr(self.app, "kretslopp_idempotent", False):
+            extra.update(acks="all", enable_idempotence=True)
+        return extra
+
+
 class KretsloppTransport(faust_aiokafka.Transport):
     Consumer = KretsloppConsumer
+    Producer = KretsloppProducer

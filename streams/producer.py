@@ -1,8 +1,9 @@
 """Produce lifecycle events to Kafka with acks=all, keyed by (tenant, asset).
 
 The key puts every event of one asset of one tenant on one partition, so the projector sees
-them in the order they were produced. The embedded broker has no idempotent producer
-(``docs/operations.md``), so retries may duplicate a record; ``event_id`` makes that harmless.
+them in the order they were produced. On Apache Kafka the producer is idempotent: a retried
+send is written once and in order. Tansu has no idempotent producer (``docs/operations.md``),
+so there a retry may duplicate a record; ``event_id`` makes that harmless on either broker.
 """
 
 from __future__ import annotations
@@ -22,19 +23,20 @@ KeyValue = tuple[bytes | None, bytes]
 def new_producer(
     bootstrap_servers: str,
     *,
+    idempotent: bool,
     request_timeout_ms: int = 30_000,
     max_request_size: int | None = None,
 ) -> AIOKafkaProducer:
     """The one producer configuration of kretslopp (gateway, adapters, import, produce, tests):
-    acks=all; no idempotence, which the embedded broker lacks (``event_id`` makes a retried
-    duplicate harmless); 5 ms linger and 256 KiB batches. The gateway passes a shorter request
+    acks=all; idempotent where the broker can be (``Settings.idempotent_producer``: Apache
+    Kafka, not Tansu); 5 ms linger and 256 KiB batches. The gateway passes a shorter request
     timeout so an HTTP client hears "retry" (503) within 15 s."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
         linger_ms=5,
         max_batch_size=256 * 1024,
-        enable_idempotence=False,
+        enable_idempotence=idempotent,
         request_timeout_ms=request_timeout_ms,
         **({"max_request_size": max_request_size} if max_request_size else {}),
     )
@@ -42,9 +44,11 @@ def new_producer(
 
 @asynccontextmanager
 async def kafka_producer(
-    bootstrap_servers: str, *, max_request_size: int | None = None
+    bootstrap_servers: str, *, idempotent: bool, max_request_size: int | None = None
 ) -> AsyncIterator[AIOKafkaProducer]:
-    producer = new_producer(bootstrap_servers, max_request_size=max_request_size)
+    producer = new_producer(
+        bootstrap_servers, idempotent=idempotent, max_request_size=max_request_size
+    )
     await producer.start()
     try:
         yield producer

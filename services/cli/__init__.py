@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from infra.kafka_cluster import KafkaUnavailable
     from infra.structured_logging import configure
     from projections.carbon import UnknownFactorSource
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args, settings)
     except KeyboardInterrupt:
         return 130
-    except (ConfigurationError, UnknownFactorSource) as exc:
+    except (ConfigurationError, UnknownFactorSource, KafkaUnavailable) as exc:
         print(f"kretslopp {args.command}: {exc}", file=sys.stderr)
         return 2
     except SystemExit:

@@ -99,7 +99,7 @@ def run_dlq(
             except InvalidEvent as exc:
                 console.print(f"[red]still invalid, nothing sent:[/red] {escape(exc.message)}")
                 return 1
-            publisher = Publisher(kafka, settings.topic)
+            publisher = Publisher(kafka, settings.topic, idempotent=settings.idempotent_producer)
             try:
                 await publisher.publish([event])
             finally:

@@ -18,7 +18,7 @@ from events.codec import InvalidEvent, decode, key_for
 from infra.settings import Settings
 from services.intake.chunked_send import send_in_chunks
 from streams.producer import KeyValue, kafka_producer, send_all
-from streams.topics import ensure_topics
+from streams.topics import ensure_lifecycle_topics
 
 
 @dataclass
@@ -87,8 +87,8 @@ def run_produce(settings: Settings, path: Path, *, raw: bool) -> int:
             found = read_records(stream, raw=raw)
 
     async def send() -> int:
-        await ensure_topics(kafka, {settings.topic: settings.partitions})
-        async with kafka_producer(kafka) as producer:
+        await ensure_lifecycle_topics(settings, dead_letters=False)
+        async with kafka_producer(kafka, idempotent=settings.idempotent_producer) as producer:
 
             async def send_chunk(part: Sequence[KeyValue]) -> int:
                 return await send_all(producer, settings.topic, part)

@@ -22,7 +22,7 @@ from services.intake.register import (
     events_for_row,
     jsonl_rows,
 )
-from streams.topics import ensure_topics
+from streams.topics import ensure_lifecycle_topics
 
 
 @dataclass
@@ -63,8 +63,8 @@ def run_import(settings: Settings, path: Path, *, tenant: str, source: str, fmt:
         return 2
 
     async def send() -> None:
-        await ensure_topics(kafka, {settings.topic: settings.partitions})
-        publisher = Publisher(kafka, settings.topic)
+        await ensure_lifecycle_topics(settings, dead_letters=False)
+        publisher = Publisher(kafka, settings.topic, idempotent=settings.idempotent_producer)
         try:
             await send_in_chunks(
                 report.events, publisher.publish, label="importing", console=console

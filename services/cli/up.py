@@ -13,10 +13,18 @@ def register(sub: Any) -> None:
     up = sub.add_parser(
         "up",
         help="run broker + PostgreSQL + worker + API locally, with sample data",
-        description="Start the embedded stack (Tansu broker, PostgreSQL) unless "
+        description="Start the embedded stack (a broker and PostgreSQL) unless "
         "KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere, then the worker and the "
         "HTTP API, then play a multi-year sample history of two organisations' fleets and "
         "show live numbers read back from PostgreSQL. Ctrl-C stops everything.",
+    )
+    up.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default=None,
+        help="tansu (default; embedded, Python only) or kafka (a local 3-node Apache Kafka "
+        "KRaft cluster; needs Java 17 and Maven, the first start fetches ~55 MB of jars); "
+        "same as KRETSLOPP_BROKER",
     )
     up.add_argument("--devices", type=int, default=3000, help="devices in the sample fleets")
     up.add_argument("--rate", type=float, default=400.0, help="sample events per second")
@@ -31,10 +39,12 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
     from services.demo.up import run_up
 
     return run_up(
-        settings,
+        replace(settings, broker=args.broker) if args.broker else settings,
         devices=args.devices,
         rate=args.rate,
         seed=args.seed,

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import sys
 from typing import Any
 
+from infra import faults
 from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from infra.structured_logging import configure
-from streams.topics import ensure_topics
+from streams.topics import ensure_lifecycle_topics
 
 
 def run_worker(settings: Settings) -> None:
     configure(settings.log_level)
-    kafka, _ = settings.require_endpoints()
-    asyncio.run(
-        ensure_topics(kafka, {settings.topic: settings.partitions, settings.dead_letter_topic: 1})
-    )
+    settings.require_endpoints()
+    asyncio.run(ensure_lifecycle_topics(settings))
     import faust  # here, not at the top: `kretslopp --help` need not load Faust
 
     from streams.app import create_app
@@ -26,7 +28,20 @@ def run_worker(settings: Settings) -> None:
     app = create_app(settings)
     tune_for_throughput()
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    worker.execute_from_commandline()
+    faults.reached("worker_started")
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stop:
+        # Faust has stopped and closed its loop; the process ends now. Left to the
+        # interpreter, the exit joins Faust's consumer thread, which was seen stuck in a
+        # rebalance for good after SIGTERM (tests/integration/test_cluster_faults.py, scale
+        # in under load): the worker never exited. Nothing is lost by not waiting - every
+        # batch is either committed in PostgreSQL with its checkpoint or not at all.
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def register(sub: Any) -> None:

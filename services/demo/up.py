@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from events.codec import key_for
-from infra.embedded import embedded_stack, ensure_free
+from infra.embedded import embedded_stack
+from infra.ports import ensure_free
 from infra.processes import spawn
 from infra.settings import Settings
 from infra.structured_logging import configure
@@ -29,7 +30,7 @@ from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
 from services.demo import sample_fleet
 from streams.producer import kafka_producer
-from streams.topics import ensure_topics
+from streams.topics import ensure_lifecycle_topics
 
 
 async def projected_count(dsn: str, settings: Settings) -> int:
@@ -102,7 +103,7 @@ async def play_sample(
         step = max(1, int(rate / 4))
         latest = ""
         started = time.monotonic()
-        async with kafka_producer(kafka) as producer:
+        async with kafka_producer(kafka, idempotent=settings.idempotent_producer) as producer:
             for i in range(0, total, step):
                 chunk = objects[i : i + step]
                 futures = [
@@ -136,11 +137,12 @@ def _header(settings: Settings, console: Console) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print(
         Panel.fit(
-            f"broker      {settings.kafka_bootstrap_servers}\n"
+            f"broker      {settings.broker_kind} at {settings.kafka_bootstrap_servers}\n"
             f"PostgreSQL  {settings.database_url}\n"
             f"API         {api}/docs   (OpenAPI: {api}/openapi.json)\n"
             f"logs        {settings.data_dir / 'logs'}\n"
-            f"topic       {settings.topic} ({settings.partitions} partitions)",
+            f"topic       {settings.topic} ({settings.partitions} partitions, "
+            f"{settings.topic_replication} replica(s))",
             title="kretslopp is up",
         )
     )
@@ -157,14 +159,16 @@ def run_up(
 ) -> int:
     configure(settings.log_level, json=False)
     console = Console()
-    embedded_broker = not settings.kafka_bootstrap_servers
+    # Tansu keeps topics in memory: a new one starts empty, and offsets of its previous life
+    # mean nothing. Apache Kafka keeps them in the data dir, with the checkpoints that match.
+    fresh_broker = not settings.kafka_bootstrap_servers and settings.broker_kind == "tansu"
     ensure_free(settings.api_host, settings.api_port, "KRETSLOPP_API_PORT")
     with embedded_stack(settings) as endpoints:
         settings = settings.with_endpoints(
-            endpoints.kafka_bootstrap_servers, endpoints.database_url
+            endpoints.kafka_bootstrap_servers, endpoints.database_url, endpoints.replication
         )
         dsn = endpoints.database_url
-        asyncio.run(_prepare(settings, dsn, forget_offsets=embedded_broker))
+        asyncio.run(_prepare(settings, dsn, forget_offsets=fresh_broker))
         children = [spawn("worker", settings), spawn("api", settings)]
         try:
             _header(settings, console)
@@ -216,12 +220,11 @@ async def _demo_key(dsn: str) -> str:
 async def _prepare(settings: Settings, dsn: str, *, forget_offsets: bool) -> None:
     kafka = settings.kafka_bootstrap_servers
     assert kafka
-    await ensure_topics(kafka, {settings.topic: settings.partitions, settings.dead_letter_topic: 1})
+    await ensure_lifecycle_topics(settings)
     conn = await connect(dsn)
     try:
         await migrate(conn)
         if forget_offsets:
-            # A new embedded broker starts empty: offsets of its previous life mean nothing.
             await checkpoints.reset(
                 conn, settings.consumer_group, settings.topic, list(range(settings.partitions))
             )

@@ -68,7 +68,7 @@ def install_event_schema(app: FastAPI) -> None:
 def create_api(settings: Settings) -> FastAPI:
     kafka, dsn = settings.require_endpoints()
     table = factor_table(settings.factor_source)
-    publisher = Publisher(kafka, settings.topic)
+    publisher = Publisher(kafka, settings.topic, idempotent=settings.idempotent_producer)
     watermarks = WatermarkReader(kafka, settings.topic)
 
     @asynccontextmanager

@@ -14,8 +14,9 @@ from streams.producer import new_producer
 
 
 class Publisher:
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, *, idempotent: bool) -> None:
         self._bootstrap = bootstrap_servers
+        self._idempotent = idempotent
         self.topic = topic
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -23,7 +24,9 @@ class Publisher:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = new_producer(self._bootstrap, request_timeout_ms=15_000)
+                producer = new_producer(
+                    self._bootstrap, idempotent=self._idempotent, request_timeout_ms=15_000
+                )
                 await producer.start()
                 self._producer = producer
             return self._producer

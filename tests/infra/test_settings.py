@@ -33,6 +33,9 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
 ) -> None:
     values = {
         "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+        "KRETSLOPP_BROKER": "tansu",
+        "KRETSLOPP_KAFKA_NODES": "1",
+        "KRETSLOPP_REPLICATION_FACTOR": "2",
         "DATABASE_URL": "postgresql://x/y",
         "KRETSLOPP_TOPIC": "t",
         "KRETSLOPP_DLQ_TOPIC": "d",
@@ -75,4 +78,45 @@ def test_a_malformed_value_is_a_configuration_error_naming_the_variable(
 ) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=words):
+        Settings.from_env()
+
+
+def test_the_broker_decides_idempotence_and_replication() -> None:
+    laptop = Settings()
+    assert (laptop.broker_kind, laptop.idempotent_producer, laptop.topic_replication) == (
+        "tansu",
+        False,
+        1,
+    )
+    configured = Settings(kafka_bootstrap_servers="k1:9092,k2:9092")
+    assert (configured.broker_kind, configured.idempotent_producer) == ("kafka", True)
+    assert configured.topic_replication == 3
+    assert Settings(broker="kafka").topic_replication == 3
+    assert Settings(broker="kafka", kafka_nodes=1).topic_replication == 1
+    assert Settings(broker="kafka", replication_factor=2).topic_replication == 2
+    # what `up` hands its children once it started the broker: facts, not guesses
+    child = Settings(broker="tansu").with_endpoints("127.0.0.1:1", "postgresql://x/y", 1)
+    assert (child.broker_kind, child.idempotent_producer, child.topic_replication) == (
+        "tansu",
+        False,
+        1,
+    )
+    one_node = Settings(broker="kafka", kafka_nodes=1).with_endpoints("h:1", "postgresql://x", 1)
+    assert (one_node.idempotent_producer, one_node.topic_replication) == (True, 1)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KRETSLOPP_BROKER", "redpanda"),
+        ("KRETSLOPP_KAFKA_NODES", "2"),
+        ("KRETSLOPP_REPLICATION_FACTOR", "0"),
+        ("KRETSLOPP_REPLICATION_FACTOR", "three"),
+    ],
+)
+def test_a_bad_broker_setting_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=variable):
         Settings.from_env()

@@ -1,13 +1,17 @@
-"""Real broker and real PostgreSQL for integration tests, started once per test session.
+"""Real brokers and real PostgreSQL for integration tests, started once per test session.
 
-The embedded stack (Tansu + pgserver) is used unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL
-point elsewhere. Each test gets its own database, topic and consumer group, so tests do not
+Every integration test runs on both brokers: Tansu (embedded) and a 3-node Apache Kafka KRaft
+cluster (``infra/kafka_cluster.py``), unless ``KRETSLOPP_BROKER`` names one of them. The Kafka
+runs are skipped, with the reason printed at the end of the session, when this machine lacks
+Java 17 or Maven. ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` point the tests at other
+servers instead. Each test gets its own database, topics and consumer group, so tests do not
 see each other's data. Workers run as real subprocesses, so a test can SIGKILL one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -25,7 +29,9 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from infra.embedded import Endpoints, embedded_stack, free_port
+from infra.embedded import Endpoints, embedded_stack, kafka_libs_dir
+from infra.kafka_cluster import unavailable_reason
+from infra.ports import free_port
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
 from projections.postgres.api_keys import create_key
@@ -33,18 +39,40 @@ from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
 from streams.producer import KeyValue, kafka_producer
-from streams.topics import ensure_topics
+from streams.topics import ensure_lifecycle_topics
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    data_dir = tmp_path_factory.mktemp("stack")
-    settings = Settings.from_env()
-    settings = replace(settings, data_dir=data_dir, broker_port=0)
-    with embedded_stack(settings) as endpoints:
+ROOT = Path(__file__).resolve().parents[2]
+# the jars are cached where `up` run from the project root caches them
+KAFKA_LIBS = kafka_libs_dir(ROOT / ".kretslopp")
+SKIPPED_BROKERS: dict[str, str] = {}  # broker -> why its runs were skipped (printed at the end)
+
+
+def brokers_under_test() -> list[str]:
+    chosen = Settings.from_env().broker
+    return [chosen] if chosen else ["tansu", "kafka"]
+
+
+@pytest.fixture(scope="session", params=brokers_under_test())
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Endpoints]:
+    broker: str = request.param
+    settings = replace(Settings.from_env(), broker=broker, broker_port=0)
+    if broker == "kafka" and not settings.kafka_bootstrap_servers:
+        reason = unavailable_reason(KAFKA_LIBS)
+        if reason:
+            SKIPPED_BROKERS["kafka"] = reason
+            pytest.skip(f"Apache Kafka runs skipped: {reason}")
+    settings = replace(settings, data_dir=tmp_path_factory.mktemp(f"stack-{broker}"))
+    with embedded_stack(settings, kafka_libs=KAFKA_LIBS) as endpoints:
         yield endpoints
+
+
+def broker_of(endpoints: Endpoints) -> str:
+    return "tansu" if endpoints.broker is not None else "kafka"
 
 
 def database_url(base: str, name: str) -> str:
@@ -80,6 +108,13 @@ class StackEnv:
 
 @pytest_asyncio.fixture
 async def env(stack: Endpoints, tmp_path: Path) -> AsyncIterator[StackEnv]:
+    async with env_on(stack, tmp_path) as test_env:
+        yield test_env
+
+
+@contextlib.asynccontextmanager
+async def env_on(stack: Endpoints, tmp_path: Path) -> AsyncIterator[StackEnv]:
+    """A database, topics and a consumer group of one test's own, on ``stack``."""
     name = "t_" + uuid.uuid4().hex[:12]
     admin = await asyncpg.connect(stack.database_url)
     try:
@@ -88,6 +123,8 @@ async def env(stack: Endpoints, tmp_path: Path) -> AsyncIterator[StackEnv]:
         await admin.close()
     settings = Settings(
         kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+        broker=broker_of(stack),
+        replication_factor=stack.replication,
         database_url=database_url(stack.database_url, name),
         topic=f"lifecycle-{name}",
         dead_letter_topic=f"lifecycle-{name}-dlq",
@@ -98,9 +135,7 @@ async def env(stack: Endpoints, tmp_path: Path) -> AsyncIterator[StackEnv]:
         batch_within_s=0.2,
         log_level="info",
     )
-    await ensure_topics(
-        stack.kafka_bootstrap_servers, {settings.topic: 4, settings.dead_letter_topic: 1}
-    )
+    await ensure_lifecycle_topics(settings)
     test_env = StackEnv(settings, tmp_path, stack=stack)
     try:
         yield test_env
@@ -155,7 +190,9 @@ async def produce(
 ) -> dict[int, int]:
     """Produce in order; return the last offset written per partition."""
     last: dict[int, int] = {}
-    async with kafka_producer(env.kafka, max_request_size=max_request_size) as producer:
+    async with kafka_producer(
+        env.kafka, idempotent=env.settings.idempotent_producer, max_request_size=max_request_size
+    ) as producer:
         futures = [
             await producer.send(env.settings.topic, value=value, key=key) for key, value in records
         ]
@@ -238,6 +275,13 @@ async def wait_for_totals(env: StackEnv, applied: int, timeout_s: float = 120) -
 
 @pytest_asyncio.fixture
 async def api(env: StackEnv) -> AsyncIterator[str]:
+    async with api_on(env) as base:
+        yield base
+
+
+@contextlib.asynccontextmanager
+async def api_on(env: StackEnv) -> AsyncIterator[str]:
+    """``kretslopp api`` as a real subprocess on a free port; yields its base URL."""
     port = free_port()
     settings = replace(env.settings, api_port=port)
     process = subprocess.Popen(  # noqa: ASYNC220 - starts a server and returns at once

@@ -107,17 +107,17 @@ async def test_broker_restarted_under_a_running_worker(env: StackEnv) -> None:
     stay in PostgreSQL, and the running worker recovers without manual steps - the topic is
     created again (as `up` and producers do), its stale checkpoints are reset, and new events
     are applied exactly once."""
-    from streams.topics import ensure_topics
+    from streams.topics import ensure_lifecycle_topics
 
     if env.stack is None or env.stack.broker is None:
-        pytest.skip("needs the embedded broker, which the test can restart")
+        pytest.skip("Tansu only: Apache Kafka keeps topics across a restart (test_cluster_faults)")
     before = fleet(assets=100, events_per_asset=5, seed=55)
     worker = env.worker()
     last = await produce(env, [as_record(o) for o in before])
     await wait_until_applied(env, last)
 
     await asyncio.to_thread(env.stack.broker.restart)
-    await ensure_topics(env.kafka, {env.settings.topic: 4, env.settings.dead_letter_topic: 1})
+    await ensure_lifecycle_topics(env.settings)
     after = fleet(assets=60, events_per_asset=5, seed=56)
     for o in after:  # other assets than before
         o["asset_id"] = "after-" + o["asset_id"]
@@ -174,4 +174,18 @@ async def test_unexpected_writer_error_stops_the_worker_and_skips_nothing(env: S
     await wait_until_applied(env, last)
     assert await totals(env) == (2000, 0, 0)
     await _assert_checkpoints_exact(env, last)
+    await assert_projection_is_fold_of(env, objects)
+
+
+async def test_sigterm_ends_the_worker_even_with_a_thread_that_never_ends(env: StackEnv) -> None:
+    """A worker told to stop (SIGTERM: scale-in, a deploy) exits, cleanly and soon, even when
+    a library thread is stuck - as Faust's consumer thread was, in a rebalance, on Apache
+    Kafka (test_cluster_faults.py::test_scale_out_to_three_workers_and_back_to_one). Before,
+    the interpreter waited for that thread for ever."""
+    objects = fleet(assets=50, events_per_asset=4, seed=59)
+    last = await produce(env, [as_record(o) for o in objects])
+    worker = env.worker("stuck", {"KRETSLOPP_FAULT": "worker_started:1:hang"})
+    await wait_until_applied(env, last)
+    assert worker.terminate(timeout_s=30) == 0, worker.log()[-2000:]
+    assert await totals(env) == (200, 0, 0)
     await assert_projection_is_fold_of(env, objects)
