@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -56,6 +57,27 @@ def _install(extras: str) -> None:
     stamp.write_text(digest)
 
 
+def _browser() -> None:
+    """Debian's Chromium and ChromeDriver for the dashboard tests: installed when missing and
+    this user may (root with apt-get); otherwise those tests are skipped and say why."""
+    if all(shutil.which(name) for name in ("chromium", "chromedriver")):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        _say("Chromium/ChromeDriver missing and not installable here: browser tests will skip")
+        return
+    _say("installing Debian's chromium and chromium-driver for the dashboard tests")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt(*args: str) -> int:
+        return subprocess.run(
+            ["apt-get", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ).returncode
+
+    packages = ("install", "-y", "-q", "chromium", "chromium-driver")
+    if apt(*packages) != 0 and (apt("update", "-q") or apt(*packages)) != 0:
+        _say("apt-get could not install chromium: browser tests will skip")
+
+
 def _run(*argv: str) -> int:
     _say(" ".join(argv))
     return subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=ROOT).returncode
@@ -73,6 +95,7 @@ def main(args: list[str]) -> int:
         _install("")
         os.execv(str(BIN / "kretslopp"), [str(BIN / "kretslopp"), "up", *rest])
     _install("[dev]")
+    _browser()
     for step in (
         ("ruff", "check", "."),
         ("ruff", "format", "--check", "."),

@@ -89,6 +89,15 @@ class Settings:
         "embodied-carbon factor table (`boavizta-pcf-median` or `ademe-negaoctet`); a change "
         "recomputes all KPIs at worker start",
     )
+    metrics_port: int | None = _setting(
+        None,
+        "KRETSLOPP_METRICS_PORT",
+        "Prometheus metrics port of a worker; for the API, moves `/metrics` off its own port",
+        shown_default="unset: workers serve none, the API serves `/metrics`",
+    )
+    metrics_host: str = _setting(
+        "127.0.0.1", "KRETSLOPP_METRICS_HOST", "where `KRETSLOPP_METRICS_PORT` listens (host)"
+    )
     log_level: str = _setting(
         "info", "KRETSLOPP_LOG_LEVEL", "log level; logs are JSON lines (structlog) on stderr"
     )

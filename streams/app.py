@@ -15,12 +15,14 @@ from typing import Any, cast
 
 import faust
 import structlog
+from faust.types import TP
 from mode import CrashingSupervisor
 
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
 from streams.consumer import KretsloppTransport
 from streams.dead_letter_topic import topic_record
+from streams.metrics import WorkerMetrics
 from streams.projector import Projector
 from streams.watermarks import high_watermarks
 from streams.write_ahead import WriteAhead
@@ -161,7 +163,20 @@ def create_app(settings: Settings) -> faust.App:
         for future in pending:
             await future  # on the broker before the batch's offsets can be acknowledged
 
-    projector = Projector(settings, publish_dead_letters)
+    metrics: WorkerMetrics | None = None
+    if settings.metrics_port is not None:
+        metrics = WorkerMetrics()
+        metrics.serve(settings.metrics_host, settings.metrics_port)
+
+    def highwater(partition: int) -> int | None:
+        """The log end the consumer saw in its last fetch of ``partition``."""
+        try:
+            end = cast(Any, app.consumer).highwater(TP(settings.topic, partition))
+        except Exception:  # no fetch yet, or the partition moved to another worker
+            return None
+        return int(end) if end is not None else None
+
+    projector = Projector(settings, publish_dead_letters, metrics, highwater)
     cast(Any, app).kretslopp = AgentContext(
         projector, kafka, topics_can_vanish=settings.broker_kind == "tansu"
     )

@@ -13,6 +13,7 @@ The Faust agent hands each batch here. Order of work per batch:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from projections.postgres import checkpoints, kpi_store
 from projections.postgres.connection import create_pool
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import BatchOutcome, apply_batch
+from streams.metrics import WorkerMetrics
 from streams.retry import TRANSIENT_DB_ERRORS, with_backoff
 
 log = structlog.get_logger(__name__)
@@ -45,13 +47,19 @@ class Totals:
 
 class Projector:
     def __init__(
-        self, settings: Settings, publish_dead_letters: PublishDeadLetters | None = None
+        self,
+        settings: Settings,
+        publish_dead_letters: PublishDeadLetters | None = None,
+        metrics: WorkerMetrics | None = None,
+        highwater: Callable[[int], int | None] = lambda partition: None,
     ) -> None:
         _, self._dsn = settings.require_endpoints()
         self._group = settings.consumer_group
         self.topic = settings.topic
         self._table = factor_table(settings.factor_source)
         self._publish = publish_dead_letters
+        self._metrics = metrics
+        self._highwater = highwater
         self._pool: asyncpg.Pool | None = None
         self._started = asyncio.Lock()
         self.totals = Totals()
@@ -103,6 +111,7 @@ class Projector:
 
     async def handle(self, records: list[SourceRecord]) -> BatchOutcome:
         await self.start()
+        started = time.perf_counter()
         batch = prepare(records)
         for dead in batch.dead_letters:
             log.warning(
@@ -123,6 +132,10 @@ class Projector:
             outcome = await self._write_one_by_one(batch)
         faults.reached("after_commit")
         self._count(outcome)
+        if self._metrics is not None:
+            self._metrics.observe(
+                len(records), batch, outcome, time.perf_counter() - started, self._highwater
+            )
         log.info(
             "batch applied",
             records=len(records),

@@ -8,6 +8,7 @@ settings or the deployment's factor table change.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 import structlog
 
@@ -23,7 +24,7 @@ from projections.kpi_facts import (
     facts,
     without_zeros,
 )
-from projections.postgres import locks
+from projections.postgres import changes, locks
 from projections.postgres.connection import Connection
 from projections.tenant_settings import DEFAULTS, TenantSettings
 
@@ -90,8 +91,9 @@ async def apply_changes(
     new_states: Iterable[AssetState],
     table: FactorTable,
     suffix: str = LIVE_SUFFIX,
-) -> int:
-    """Replace the contributions of changed assets. Returns aggregate rows touched."""
+) -> set[tuple[str, date]]:
+    """Replace the contributions of changed assets. Returns the (tenant, month) of every
+    aggregate row that moved."""
     old_states, new_states = list(old_states), list(new_states)
     settings = await tenant_settings(conn, (s.tenant_id for s in old_states + new_states))
     old = [facts(s, settings[s.tenant_id], table) for s in old_states]
@@ -105,7 +107,7 @@ async def apply_changes(
     await add(conn, changes, suffix)
     keys = {(s.tenant_id, s.asset_id) for s in old_states + new_states}
     await _replace_savings(conn, keys, new, suffix)
-    return len(changes)
+    return {(k.tenant_id, k.month) for k in changes}
 
 
 async def add(conn: Connection, changes: Contribution, suffix: str = LIVE_SUFFIX) -> None:
@@ -211,4 +213,6 @@ async def store_tenant_settings(
             settings.as_json(),
         )
         await conn.fetchval("SELECT 1 FROM tenant_settings WHERE tenant_id = $1 FOR UPDATE", tenant)
-        return await recompute(conn, table, tenant)
+        rows = await recompute(conn, table, tenant)
+        await changes.notify_everything_changed(conn, tenant)
+        return rows

@@ -213,6 +213,17 @@ async def event_log_summary(conn: Connection, tenant_id: str | None) -> tuple[in
     return int(row["n"]), row["last"]
 
 
+async def events_recorded_since(conn: Connection, tenant_id: str, seconds: float) -> int:
+    """Events of the tenant that batches applied in the last ``seconds``."""
+    n = await conn.fetchval(
+        "SELECT count(*) FROM event_log WHERE tenant_id = $1 "
+        "AND recorded_at > now() - make_interval(secs => $2)",
+        tenant_id,
+        seconds,
+    )
+    return int(n)
+
+
 async def open_dead_letters_by_reason(
     conn: Connection,
     *,

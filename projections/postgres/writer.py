@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from uuid import UUID
 
 from events.models import LifecycleEvent
@@ -19,7 +20,7 @@ from projections import event_rows, state_rows
 from projections.asset_state import AssetState, fold, needs_refold
 from projections.batch import Batch, DecodedEvent
 from projections.carbon import DEFAULT_FACTOR_SOURCE, FACTOR_TABLES, FactorTable
-from projections.postgres import checkpoints, kpi_store, locks
+from projections.postgres import changes, checkpoints, kpi_store, locks
 from projections.postgres.connection import Connection
 
 AssetKey = tuple[str, str]
@@ -174,7 +175,12 @@ async def apply_batch(
             p: fresh_by_partition[p] - applied_by_partition[p] for p in partitions
         }
 
-        refolded, written = await _project(conn, [d.event for d in new], table)
+        refolded, written, touched = await _project(conn, [d.event for d in new], table)
+        applied_by_tenant: dict[str, int] = defaultdict(int)
+        for d in new:
+            applied_by_tenant[d.event.tenant_id] += 1
+        # delivered on commit, never for a rollback: the live stream hears what counted
+        await changes.notify(conn, touched, applied_by_tenant)
 
         dead_inserted = 0
         dead_by_partition: dict[int, int] = defaultdict(int)
@@ -256,11 +262,12 @@ async def _insert_events(conn: Connection, topic: str, items: list[DecodedEvent]
 
 async def _project(
     conn: Connection, events: list[LifecycleEvent], table: FactorTable
-) -> tuple[int, int]:
+) -> tuple[int, int, set[tuple[str, date]]]:
     """Fold new events into asset states (refolding an asset from the log when one arrived
-    late) and move the changed assets' KPI contributions with them."""
+    late) and move the changed assets' KPI contributions with them. Returns the assets
+    refolded and written, and the (tenant, month) KPI rows that moved."""
     if not events:
-        return 0, 0
+        return 0, 0, set()
     by_asset: dict[AssetKey, list[LifecycleEvent]] = defaultdict(list)
     for event in events:
         by_asset[(event.tenant_id, event.asset_id)].append(event)
@@ -282,5 +289,7 @@ async def _project(
             new_states[key] = fold(by_asset[key], current.get(key))
     changed = [s for s in new_states.values() if s is not None]
     await conn.execute(UPSERT_STATES, [state_rows.to_row(s) for s in changed])
-    await kpi_store.apply_changes(conn, (current[k] for k in keys if k in current), changed, table)
-    return len(late), len(changed)
+    touched = await kpi_store.apply_changes(
+        conn, (current[k] for k in keys if k in current), changed, table
+    )
+    return len(late), len(changed), touched

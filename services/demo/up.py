@@ -139,7 +139,8 @@ def _header(settings: Settings, console: Console) -> None:
         Panel.fit(
             f"broker      {settings.broker_kind} at {settings.kafka_bootstrap_servers}\n"
             f"PostgreSQL  {settings.database_url}\n"
-            f"API         {api}/docs   (OpenAPI: {api}/openapi.json)\n"
+            f"dashboard   {api}/   (sign in with the demo key printed below)\n"
+            f"API         {api}/docs   (OpenAPI: {api}/openapi.json, metrics: {api}/metrics)\n"
             f"logs        {settings.data_dir / 'logs'}\n"
             f"topic       {settings.topic} ({settings.partitions} partitions, "
             f"{settings.topic_replication} replica(s))",
@@ -180,8 +181,8 @@ def run_up(
             key = asyncio.run(_demo_key(dsn))
             base = f"http://{settings.api_host}:{settings.api_port}"
             console.print(
-                "Running - Ctrl-C to stop. A demo API key of goteborg-kommun (revoke with "
-                "`kretslopp keys revoke`):\n"
+                "Running - Ctrl-C to stop. A demo API key of goteborg-kommun, for the "
+                f"dashboard at {base}/ and the API (revoke with `kretslopp keys revoke`):\n"
                 f"  curl -H 'Authorization: Bearer {key}' \\\n"
                 f"    '{base}/v1/tenants/goteborg-kommun/kpis?from=2025-01&to=2025-12'",
                 soft_wrap=True,

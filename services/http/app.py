@@ -1,6 +1,7 @@
 """The HTTP API (FastAPI; OpenAPI document at ``/openapi.json``, docs at ``/docs``), one
 router per resource: ingest and adapters (``ingest.py``), operations (``operations.py``),
-assets (``assets.py``), KPIs and fleet (``kpis.py``).
+assets (``assets.py``), KPIs and fleet (``kpis.py``), the live stream (``live.py``), the
+dashboard and docs pages (``pages.py``), Prometheus metrics (``metrics.py``).
 
 Reads come from PostgreSQL only (``/v1/status`` also asks Kafka for high-water marks). Field
 names carry their units (``_kg_co2e``, ``_kg``, ``_years``, ``_share`` in 0..1).
@@ -12,8 +13,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import start_http_server
 
 from events.codec import EVENT_ADAPTER
 from infra.settings import Settings
@@ -23,7 +25,10 @@ from projections.postgres.migrate import migrate
 from services.http.assets import assets_router
 from services.http.ingest import gateway_router
 from services.http.kpis import kpis_router
+from services.http.live import ChangeFeed, live_router
+from services.http.metrics import ApiMetrics
 from services.http.operations import operations_router
+from services.http.pages import mount_pages
 from services.http.params import parameter_rejected
 from services.http.request_context import request_context
 from services.intake.publisher import Publisher
@@ -70,6 +75,8 @@ def create_api(settings: Settings) -> FastAPI:
     table = factor_table(settings.factor_source)
     publisher = Publisher(kafka, settings.topic, idempotent=settings.idempotent_producer)
     watermarks = WatermarkReader(kafka, settings.topic)
+    metrics = ApiMetrics()
+    feed = ChangeFeed(dsn)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,9 +84,15 @@ def create_api(settings: Settings) -> FastAPI:
         async with pool.acquire() as conn:
             await migrate(conn)
         app.state.pool = pool
+        await feed.start()
+        if settings.metrics_port is not None:
+            start_http_server(
+                settings.metrics_port, addr=settings.metrics_host, registry=metrics.registry
+            )
         try:
             yield
         finally:
+            await feed.stop()
             await publisher.close()
             await watermarks.close()
             await pool.close()
@@ -91,15 +104,27 @@ def create_api(settings: Settings) -> FastAPI:
         description="Every `/v1` endpoint needs an API key (`kretslopp keys create`), sent as "
         "`Authorization: Bearer <key>`. A tenant key reads and writes one tenant; an operator "
         "key (`keys create --operator`) reads `/v1/status` only. `/health` and this document "
-        "(`/openapi.json`, `/docs`, `/redoc`) need no key: they hold no tenant data.",
+        "(`/openapi.json`, `/docs`, `/redoc`), the dashboard (`/`) and `/metrics` need no "
+        "key: they hold no tenant data.",
         lifespan=lifespan,
+        docs_url=None,  # served from this process by services/http/pages.py, not a CDN
+        redoc_url=None,
     )
+    app.middleware("http")(metrics.middleware)
     app.middleware("http")(request_context)
     app.add_exception_handler(RequestValidationError, parameter_rejected)  # type: ignore[arg-type]
     app.include_router(gateway_router(publisher))
     app.include_router(operations_router(settings, watermarks))
     app.include_router(assets_router())
     app.include_router(kpis_router(table))
+    app.include_router(live_router(feed, metrics))
+    if settings.metrics_port is None:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus_metrics() -> Response:
+            return metrics.exposition()
+
+    mount_pages(app)
     install_event_schema(app)
 
     return app
@@ -116,4 +141,7 @@ def run_api(settings: Settings) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
+        # open event streams never finish by themselves: on SIGTERM give requests 3 s, then
+        # end the streams (their clients reconnect) instead of waiting for ever
+        timeout_graceful_shutdown=3,
     )

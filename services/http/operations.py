@@ -49,9 +49,10 @@ def operations_router(settings: Settings, watermarks: WatermarkReader) -> APIRou
     async def tenant_status(
         request: Request, tenant_id: TenantPath, key: TenantCaller
     ) -> TenantStatus:
-        """This tenant's assets by status, events in the log, last event recorded, and its
-        unresolved dead letters by reason."""
+        """This tenant's assets by status, events in the log, last event recorded, events
+        applied in the last minute, its unresolved dead letters by reason, and how far the
+        pipeline is behind per partition."""
         async with pool_of(request).acquire() as conn:
-            return await collect_tenant_status(conn, tenant_id)
+            return await collect_tenant_status(conn, tenant_id, settings, watermarks)
 
     return router

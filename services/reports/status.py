@@ -68,6 +68,12 @@ class TenantStatus(BaseModel):
     assets_with_incomplete_history: int
     events_in_log: int
     last_recorded_at: datetime | None
+    events_applied_last_minute: int
+    pipeline_lag_by_partition: dict[str, int] = Field(
+        description="Records on each partition not yet applied, of all tenants (partition -> "
+        "records): how far behind the numbers of every tenant are. Counts only, no tenant "
+        "data; empty when the broker did not answer."
+    )
     unmapped_lifecycle_signals: dict[str, int] = Field(
         description="Status or substate changes adapters received but could not map, per "
         "tool (`kretslopp adapters unmapped`)."
@@ -78,8 +84,21 @@ class TenantStatus(BaseModel):
     )
 
 
-async def collect_tenant_status(conn: Connection, tenant_id: str) -> TenantStatus:
+async def collect_tenant_status(
+    conn: Connection, tenant_id: str, settings: Settings, reader: WatermarkReader | None = None
+) -> TenantStatus:
     by_status = await reads.assets_by_status(conn, tenant_id)
+    lag: dict[str, int] = {}
+    if reader is not None:
+        try:
+            ends = await reader.read()
+        except Exception:  # the tenant's own figures still come from PostgreSQL
+            ends = {}
+        done = {
+            c.partition: c.next_offset
+            for c in await checkpoints.of_group(conn, settings.consumer_group, settings.topic)
+        }
+        lag = {str(p): max(0, end - done.get(p, 0)) for p, end in sorted(ends.items())}
     quality = await reads.asset_quality(conn, tenant_id)
     events, last = await reads.event_log_summary(conn, tenant_id)
     return TenantStatus(
@@ -90,6 +109,8 @@ async def collect_tenant_status(conn: Connection, tenant_id: str) -> TenantStatu
         assets_with_incomplete_history=quality["incomplete"],
         events_in_log=events,
         last_recorded_at=last,
+        events_applied_last_minute=await reads.events_recorded_since(conn, tenant_id, 60),
+        pipeline_lag_by_partition=lag,
         dead_letters_by_reason=await reads.open_dead_letters_by_reason(
             conn, key_prefix=tenant_id.encode() + b"\x00"
         ),

@@ -50,3 +50,17 @@ def test_kretslopp_services_use_declared_settings_and_two_workers() -> None:
         assert env["KAFKA_BOOTSTRAP_SERVERS"].count("kafka-") == 3
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["worker"]["command"] == ["kretslopp", "worker"]
+
+
+def test_prometheus_scrapes_the_ports_the_services_serve_metrics_on() -> None:
+    services = compose()["services"]
+    scrape = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"]
+    jobs = {job["job_name"]: job for job in scrape}
+    assert jobs["kretslopp-api"]["static_configs"][0]["targets"] == [
+        f"api:{services['api']['environment']['KRETSLOPP_API_PORT']}"
+    ]
+    worker_env = services["worker"]["environment"]
+    assert jobs["kretslopp-worker"]["dns_sd_configs"][0]["port"] == int(
+        worker_env["KRETSLOPP_METRICS_PORT"]
+    )
+    assert worker_env["KRETSLOPP_METRICS_HOST"] == "0.0.0.0"

@@ -48,6 +48,8 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         "KRETSLOPP_API_HOST": "0.0.0.0",
         "KRETSLOPP_API_PORT": "9000",
         "KRETSLOPP_FACTOR_SOURCE": "ademe-negaoctet",
+        "KRETSLOPP_METRICS_PORT": "9100",
+        "KRETSLOPP_METRICS_HOST": "0.0.0.0",
         "KRETSLOPP_LOG_LEVEL": "debug",
     }
     assert set(values) == {f.metadata["env"] for f in declared()}
