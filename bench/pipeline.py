@@ -16,7 +16,11 @@ topic, then:
 - freshness: a worker on a fresh topic while events are produced at a steady rate (default
   2,000/s): from each send to the PostgreSQL transaction that applied it (``recorded_at``, the
   transaction that moves the KPI rows), beside the delay to a plain aiokafka consumer of the
-  same topic (what Kafka alone costs).
+  same topic (what Kafka alone costs); and push freshness: from each send to the first
+  ``changed`` message of its tenant's SSE stream after its commit, at a client of the API.
+
+``--broker kafka`` runs all of it on Tansu and then on a local 3-node Apache Kafka cluster, and
+prints the broker-dependent figures side by side.
 
 Uses the embedded stack unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set. Prints figures;
 asserts nothing (tests assert behaviour, this measures it). About 12 minutes at 1M events on
@@ -49,6 +53,7 @@ from bench.api_latency import BASELINE, percentile, time_read_api
 from events.codec import key_for
 from infra.embedded import embedded_stack, kafka_libs_dir
 from infra.garbage_collection import tune_for_throughput
+from infra.ports import free_port
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
 from projections.carbon import factor_table
@@ -201,6 +206,42 @@ async def _applied(dsn: str, group: str) -> int:
 class Freshness:
     worker_s: list[float]  # send -> the PostgreSQL transaction that applied the event
     transport_s: list[float]  # send -> a plain aiokafka consumer has it (the floor)
+    push_s: list[float]  # send -> the SSE `changed` message of its batch at a client
+
+
+async def listen_to_streams(
+    base: str, keys: dict[str, str], arrivals: dict[str, list[float]]
+) -> None:
+    """One SSE stream per tenant; the arrival time of every `changed` message."""
+    import httpx
+
+    async def one(tenant: str, key: str) -> None:
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=None) as client,
+            client.stream(
+                "GET", f"/v1/tenants/{tenant}/stream", headers={"Authorization": f"Bearer {key}"}
+            ) as response,
+        ):
+            async for line in response.aiter_lines():
+                if line == "event: changed":
+                    arrivals.setdefault(tenant, []).append(time.time())
+
+    await asyncio.gather(*(one(t, k) for t, k in keys.items()))
+
+
+def push_delays(
+    rows: list[asyncpg.Record], sent_at: dict[str, float], arrivals: dict[str, list[float]]
+) -> list[float]:
+    """For each event: the first `changed` message of its tenant at or after its commit."""
+    import bisect
+
+    delays = []
+    for r in rows:
+        times = sorted(arrivals.get(r["tenant_id"], []))
+        i = bisect.bisect_left(times, r["recorded_at"].timestamp())
+        if r["event_id"] in sent_at and i < len(times):
+            delays.append(times[i] - sent_at[r["event_id"]])
+    return delays
 
 
 async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Freshness:
@@ -218,6 +259,14 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
     )
     sent_at: dict[str, float] = {}
     received_at: dict[str, float] = {}
+    arrivals: dict[str, list[float]] = {}
+    api_port = free_port()
+    api = subprocess.Popen(  # noqa: ASYNC220 - starts the API and returns at once
+        [sys.executable, "-m", "services.cli", "api"],
+        env=replace(fresh, api_port=api_port).child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     transport = AIOKafkaConsumer(
         topic,
         bootstrap_servers=kafka,
@@ -236,6 +285,10 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
         )[: rate * seconds]
         await transport.start()
         receiving = asyncio.create_task(receive())
+        keys = await _stream_keys(dsn, f"http://127.0.0.1:{api_port}", objects)
+        streaming = asyncio.create_task(
+            listen_to_streams(f"http://127.0.0.1:{api_port}", keys, arrivals)
+        )
         async with kafka_producer(kafka, idempotent=settings.idempotent_producer) as producer:
             await producer.send_and_wait(topic, b"warm-up: not an event")  # join, then go
             await _wait_applied(dsn, "bench-fresh", 1)
@@ -253,14 +306,18 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
                 if ahead > 0:
                     await asyncio.sleep(ahead)
         await _wait_applied(dsn, "bench-fresh", len(objects) + 1)
+        await asyncio.sleep(1)  # the last batches' messages
         receiving.cancel()
+        streaming.cancel()
     finally:
         process.terminate()
         process.wait(30)
+        api.terminate()
+        api.wait(30)
         await transport.stop()
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT event_id::text, recorded_at FROM event_log")
+        rows = await conn.fetch("SELECT event_id::text, tenant_id, recorded_at FROM event_log")
     finally:
         await conn.close()
     return Freshness(
@@ -270,7 +327,30 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
             if r["event_id"] in sent_at
         ],
         transport_s=[at - sent_at[e] for e, at in received_at.items() if e in sent_at],
+        push_s=push_delays(rows, sent_at, arrivals),
     )
+
+
+async def _stream_keys(dsn: str, base: str, objects: list[dict[str, object]]) -> dict[str, str]:
+    """Wait for the API, then a key for each tenant of the run."""
+    import httpx
+
+    from projections.postgres.api_keys import create_key
+
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                if (await client.get(f"{base}/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    conn = await connect(dsn)
+    try:
+        tenants = sorted({str(o["tenant_id"]) for o in objects})
+        return {t: (await create_key(conn, t, "bench"))[0] for t in tenants}
+    finally:
+        await conn.close()
 
 
 async def _wait_applied(dsn: str, group: str, count: int, timeout_s: float = 600) -> None:
@@ -434,6 +514,16 @@ def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
             f"{floor:.3f}",
             f"{worker / floor:.1f}x" if floor > 0 else "",
         )
+    for q, label in ((0.5, "p50"), (0.99, "p99")):
+        push = percentile(fresh.push_s, q)
+        rows_ = percentile(fresh.worker_s, q)
+        table.add_row(
+            f"push freshness {label} s at {args.rate}/s: to the SSE message at a client vs "
+            f"to the KPI rows ({len(fresh.push_s):,} events)",
+            f"{push:.3f}",
+            f"{rows_:.3f}",
+            f"{push / rows_:.1f}x" if rows_ > 0 else "",
+        )
     health = run.reads[BASELINE]
     for name, values in run.reads.items():
         if name == BASELINE:
@@ -467,6 +557,12 @@ def side_by_side(runs: list[BrokerRun], args: argparse.Namespace) -> Table:
             lambda r: (
                 f"{percentile(r.fresh.worker_s, 0.5):.3f} / "
                 f"{percentile(r.fresh.worker_s, 0.99):.3f}"
+            ),
+        ),
+        (
+            "push to an SSE client p50 / p99 s",
+            lambda r: (
+                f"{percentile(r.fresh.push_s, 0.5):.3f} / {percentile(r.fresh.push_s, 0.99):.3f}"
             ),
         ),
         (

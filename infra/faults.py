@@ -7,10 +7,13 @@ unexpected error the code around it must survive without losing or skipping a re
 
 ``KRETSLOPP_FAULT=<point>:<n>:hang`` starts a thread there that never ends, as a client
 library's thread stuck in a rebalance: the process must still exit when told to.
+``KRETSLOPP_FAULT=<point>:<n>:wedge`` blocks the calling thread there for good, as a shutdown
+that waits on something that never answers.
 
 Points: ``before_commit`` (inside the batch transaction, all rows written, not committed),
 ``after_commit`` (committed to PostgreSQL, offsets not yet acknowledged to Kafka),
-``writer`` (the batch writer), ``worker_started`` (the worker, before Faust starts).
+``writer`` (the batch writer), ``worker_started`` (the worker, before Faust starts),
+``worker_stopping`` (the worker, on SIGTERM/SIGINT, in the event loop).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def reached(point: str) -> None:
     if _remaining[point] == 0:
         if _action == "raise":
             raise InjectedFault(f"injected fault at {point}")
+        if _action == "wedge":
+            threading.Event().wait()
         if _action == "hang":
             threading.Thread(target=threading.Event().wait, name="stuck", daemon=False).start()
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,6 +20,7 @@ import structlog
 from faust.types import TP
 from mode import CrashingSupervisor
 
+from infra import faults
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
 from streams.consumer import KretsloppTransport
@@ -96,6 +99,36 @@ class KretsloppApp(faust.App):
 
     def _new_transport(self) -> Any:
         return KretsloppTransport(self.conf.broker_consumer, self)
+
+
+# A worker told to stop gives Faust this long to stop gracefully, then ends the process.
+SHUTDOWN_DEADLINE_S = 20.0
+
+
+class KretsloppWorker(faust.Worker):
+    """Faust's worker with a deadline on stopping. Faust's stop waits on its consumer thread;
+    on Apache Kafka, a worker told to stop in the middle of a rebalance was seen to wait for
+    ever (tests/integration/test_cluster_faults.py, scale in under load), so a deploy or a
+    scale-in never finished. After ``SHUTDOWN_DEADLINE_S`` the process exits anyway: nothing
+    is lost by it - every batch is committed in PostgreSQL with its checkpoint, or not at all,
+    exactly as after the SIGKILLs the fault suite deals out."""
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if not self._signal_stop_time:
+            threading.Thread(target=_exit_after_deadline, name="stop-deadline", daemon=True).start()
+        super()._schedule_shutdown(signal)
+        faults.reached("worker_stopping")
+
+
+def _exit_after_deadline() -> None:
+    time.sleep(SHUTDOWN_DEADLINE_S)
+    log.warning(
+        "worker did not stop in time; exiting anyway (every batch is committed or not at all)",
+        deadline_s=SHUTDOWN_DEADLINE_S,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def broker_urls(bootstrap_servers: str) -> str:

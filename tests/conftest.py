@@ -15,9 +15,14 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 def pytest_terminal_summary(terminalreporter: object) -> None:
     """Say which broker runs were skipped and why, on its own line (the README promises it)."""
+    from tests.integration.browser import SKIPPED_BROWSER
     from tests.integration.conftest import SKIPPED_BROKERS
 
     for broker, reason in SKIPPED_BROKERS.items():
         terminalreporter.write_line(  # type: ignore[attr-defined]
             f"BROKER RUNS SKIPPED: every integration test on {broker}: {reason}", red=True
+        )
+    for reason in sorted(set(SKIPPED_BROWSER)):
+        terminalreporter.write_line(  # type: ignore[attr-defined]
+            f"BROWSER TESTS SKIPPED: {reason}", red=True
         )

@@ -20,14 +20,14 @@ def run_worker(settings: Settings) -> None:
     configure(settings.log_level)
     settings.require_endpoints()
     asyncio.run(ensure_lifecycle_topics(settings))
-    import faust  # here, not at the top: `kretslopp --help` need not load Faust
 
-    from streams.app import create_app
+    # here, not at the top: `kretslopp --help` need not load Faust
+    from streams.app import KretsloppWorker, create_app
 
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
     tune_for_throughput()
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker = KretsloppWorker(app, loglevel=settings.log_level.upper(), quiet=True)
     faults.reached("worker_started")
     try:
         worker.execute_from_commandline()

@@ -189,3 +189,29 @@ async def test_sigterm_ends_the_worker_even_with_a_thread_that_never_ends(env: S
     assert worker.terminate(timeout_s=30) == 0, worker.log()[-2000:]
     assert await totals(env) == (200, 0, 0)
     await assert_projection_is_fold_of(env, objects)
+
+
+async def test_sigterm_ends_the_worker_even_when_faust_cannot_stop(env: StackEnv) -> None:
+    """Faust's own stop can wait for ever (seen on Apache Kafka: a consumer thread call that
+    never returned during a rebalance). A deadline ends the process anyway, and the next
+    worker counts nothing twice."""
+    from streams.app import SHUTDOWN_DEADLINE_S
+
+    objects = fleet(assets=50, events_per_asset=4, seed=60)
+    last = await produce(env, [as_record(o) for o in objects])
+    worker = env.worker("wedged", {"KRETSLOPP_FAULT": "worker_stopping:1:wedge"})
+    await wait_until_applied(env, last)
+    started = asyncio.get_running_loop().time()
+    code = await asyncio.to_thread(worker.terminate, SHUTDOWN_DEADLINE_S + 15)
+    took = asyncio.get_running_loop().time() - started
+    assert code == 0 and SHUTDOWN_DEADLINE_S <= took < SHUTDOWN_DEADLINE_S + 15
+    assert "did not stop in time" in worker.log()
+    more = fleet(assets=20, events_per_asset=3, seed=61)
+    for o in more:
+        o["asset_id"] = "more-" + o["asset_id"]
+    last = merge_offsets(last, await produce(env, [as_record(o) for o in more]))
+    env.worker("next")
+    await wait_until_applied(env, last)
+    assert await totals(env) == (260, 0, 0)
+    await _assert_checkpoints_exact(env, last)
+    await assert_projection_is_fold_of(env, objects + more)

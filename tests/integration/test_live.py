@@ -382,3 +382,31 @@ async def test_docs_and_redoc_come_from_this_server(env: StackEnv, api: str) -> 
         for path in ("/docs", "/redoc", "/"):
             page = (await client.get(path)).text
             assert "cdn." not in page and "https://" not in page.split("<body")[0], path
+
+
+async def test_dashboard_with_a_wrong_key_says_so(env: StackEnv, api: str) -> None:
+    other = (await auth(env, "globex"))["Authorization"].removeprefix("Bearer ")
+
+    def sign_in(tenant: str, key: str) -> str:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        with chromium() as driver:
+            driver.get(api + "/")
+            driver.find_element(By.ID, "tenant").send_keys(tenant)
+            driver.find_element(By.ID, "key").send_keys(key)
+            driver.find_element(By.CSS_SELECTOR, "#sign-in-form button").click()
+            WebDriverWait(driver, 20).until(
+                lambda d: (
+                    d.find_element(By.ID, "sign-in-error").text
+                    and d.find_element(By.ID, "sign-in").is_displayed()
+                )
+            )
+            text: str = driver.find_element(By.ID, "sign-in-error").text
+            return text
+
+    loop = asyncio.get_running_loop()
+    unknown = await loop.run_in_executor(None, sign_in, "acme", "kl_000000000000_" + "A" * 43)
+    foreign = await loop.run_in_executor(None, sign_in, "acme", other)
+    assert "API key" in unknown
+    assert "tenant" in foreign.lower()

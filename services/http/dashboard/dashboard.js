@@ -139,12 +139,12 @@ function fillOptions(id, values) {
   select.value = chosen;
 }
 
-function tile(id, label, text, previousText, definition) {
+function tile(id, label, text, previousText, definition, compact = false) {
   const div = document.createElement("div");
   div.className = "tile";
   div.dataset.kpi = id;
   const h = document.createElement("h3"); h.textContent = label;
-  const v = document.createElement("p"); v.className = "value"; v.textContent = text;
+  const v = document.createElement("p"); v.className = compact ? "value compact" : "value"; v.textContent = text;
   const p = document.createElement("p"); p.className = "muted previous"; p.textContent = previousText;
   const d = document.createElement("details");
   const s = document.createElement("summary"); s.textContent = "definition";
@@ -167,11 +167,11 @@ function renderTiles(now, before, fleet, report) {
   const targets = Object.entries(fleet.target_lifespan_years).map(([c, y]) => `${c} ${y} y`).join(", ");
   tiles.appendChild(tile("target_lifespan", "Target lifespan", targets || "n/a",
     `past target now: ${format(fleet.past_target_lifespan_share, "%", 1)}`,
-    "The tenant's target lifespan per category (tenant settings); share of active devices older than it."));
+    "The tenant's target lifespan per category (tenant settings); share of active devices older than it.", true));
   const schemes = now ? Object.entries(now.certification_share_by_scheme) : [];
   tiles.appendChild(tile("certification_by_scheme", "Certification by scheme",
     schemes.map(([s, v]) => `${s} ${format(v, "%", 0)}`).join(" · ") || "n/a", "",
-    "Purchases certified on the purchase date, per certification scheme."));
+    "Purchases certified on the purchase date, per certification scheme.", true));
 }
 
 function renderOps(status) {
