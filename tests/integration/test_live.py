@@ -157,7 +157,8 @@ async def test_two_hundred_open_streams_all_hear_a_change(env: StackEnv, api: st
         sum(orjson.loads(e["data"]).get("applied", 0) for e in h if e["event"] == "changed")
         for h in heard
     ]
-    assert all(a >= 1 for a in applied)
+    assert all(a >= 1 for a in applied)  # every stream heard the first commit
+    await wait_for_totals(env, 5)  # the five may come in more than one batch
     assert await totals(env) == (5, 0, 0)
 
 
