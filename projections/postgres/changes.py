@@ -12,9 +12,13 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+import asyncpg
 import orjson
+import structlog
 
 from projections.postgres.connection import Connection
+
+log = structlog.get_logger(__name__)
 
 CHANNEL = "kretslopp_changes"
 MAX_PAYLOAD = 7_900
@@ -58,8 +62,16 @@ def parse_payload(payload: str) -> dict[str, dict[str, Any]]:
 async def notify(
     conn: Connection, touched: Iterable[tuple[str, date]], applied: dict[str, int]
 ) -> None:
+    """Inside the batch transaction, in a savepoint: a notice that PostgreSQL refuses (a full
+    notification queue behind a stalled listener, a payload over the limit) is logged and
+    dropped - the listeners' streams go stale until the next notice - and never fails the
+    batch, whose events would otherwise end as dead letters."""
     for payload in payloads(touched, applied):
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        except asyncpg.PostgresError as exc:
+            log.warning("change notice dropped", error=repr(exc), bytes=len(payload))
 
 
 async def notify_everything_changed(conn: Connection, tenant: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import orjson
+import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,8 @@ from projections.postgres.kpi_store import recompute, store_tenant_settings
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
 from projections.tenant_settings import TenantSettings
-from tests.integration.conftest import StackEnv
+from tests.factories import event_dict
+from tests.integration.conftest import StackEnv, fetch_all, write_directly
 from tests.integration.invariants import assert_kpis_are_one_pass, stored_kpis, stored_kpis_of
 from tests.projections.test_kpis_incremental import event_streams
 
@@ -107,3 +109,22 @@ async def test_tenant_settings_change_recomputes_that_tenants_kpis(
     async with conn.transaction():
         await recompute(conn, BOAVIZTA_PCF_MEDIAN)
     await assert_kpis_are_one_pass(env.dsn)
+
+
+async def test_a_refused_change_notice_never_fails_the_batch(
+    env: StackEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_notify can fail (a payload over 8,000 bytes here; a notification queue filled by a
+    stalled listener in life). The batch must still apply its events, not dead-letter them."""
+    from projections.postgres import changes
+
+    monkeypatch.setattr(changes, "MAX_PAYLOAD", 10**6)  # one notice PostgreSQL will refuse
+    objects = [
+        event_dict("purchased", tenant=f"tenant-{i:03d}-" + "x" * 100, asset="pc-1")
+        for i in range(120)
+    ]
+    await write_directly(env, objects)
+    rows = await fetch_all(env.dsn, "SELECT count(*) AS n FROM event_log")
+    assert rows[0]["n"] == 120
+    dead = await fetch_all(env.dsn, "SELECT count(*) AS n FROM dead_letters")
+    assert dead[0]["n"] == 0
