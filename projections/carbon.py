@@ -16,8 +16,11 @@ emissions inventory (ESRS E1-4 34(b)).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,42 @@ BOAVIZTA_PCF_MEDIAN = FactorTable(
         "server": 1278.0,
     },
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FactorTableVersion:
+    """A factor table as the deployment recorded it, with its figures: the KPIs were computed
+    with it from ``recorded_at`` until the next version. A factor-table change applies to the
+    whole history (a restatement): one inventory is never computed with two tables."""
+
+    version: int
+    table: FactorTable
+    recorded_at: datetime | None = None
+    recorded_by: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "factor_source": self.table.source,
+            "factor_version": self.table.version,
+            "effective_from": None,
+            "recorded_at": self.recorded_at.isoformat() if self.recorded_at else None,
+            "recorded_by": self.recorded_by,
+        }
+
+
+def table_known_before(
+    history: Sequence[FactorTableVersion], moment: datetime | None
+) -> FactorTableVersion | None:
+    """The factor table in force just before ``moment`` (now when None). Before the first
+    recorded change, the first table: the one the projections started with. None without any
+    history."""
+    if not history:
+        return None
+    ordered = sorted(history, key=lambda v: v.version)
+    known = [v for v in ordered if moment is None or (v.recorded_at and v.recorded_at < moment)]
+    return known[-1] if known else ordered[0]
+
 
 FACTOR_TABLES: dict[str, FactorTable] = {
     t.source: t for t in (BOAVIZTA_PCF_MEDIAN, ADEME_NEGAOCTET)

@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from projections.asset_state import AssetState
-from projections.carbon import DataQuality, FactorTable, resolve_embodied
+from projections.carbon import DataQuality, FactorTable, FactorTableVersion, resolve_embodied
 from projections.kpi_facts import MEASURES, facts
 from projections.kpis import compute
-from projections.tenant_settings import TenantSettings
+from projections.tenant_settings import SettingsSource, SettingsTimeline
 
 ROUTE_OF_END = {
     "taken_back:resale": "reuse",
@@ -49,7 +50,7 @@ Datapoints = dict[str, float]
 
 
 def asset_datapoints(
-    state: AssetState, settings: TenantSettings, table: FactorTable, year: int
+    state: AssetState, settings: SettingsSource, table: FactorTable, year: int
 ) -> Datapoints:
     """This asset's additive contribution to the year's datapoints."""
     out: Datapoints = defaultdict(float)
@@ -120,9 +121,18 @@ class ReportContext:
     tenant_id: str
     year: int
     as_of: str | None
-    settings: TenantSettings
+    settings: SettingsTimeline  # the versions known on as_of
     table: FactorTable
-    scope3_category: int  # 1 purchased goods (expensed) or 2 capital goods
+    factor_record: FactorTableVersion | None = None  # the table's recorded version, if any
+
+    @property
+    def year_end(self) -> date:
+        return date(self.year, 12, 31)
+
+    @property
+    def scope3_category(self) -> int:
+        """1 purchased goods (expensed) or 2 capital goods, as set on 31 December."""
+        return self.settings.at(self.year_end).scope3_category
 
 
 def assemble(ctx: ReportContext, d: Mapping[str, float]) -> dict[str, Any]:
@@ -136,6 +146,7 @@ def assemble(ctx: ReportContext, d: Mapping[str, float]) -> dict[str, Any]:
         for r in ROUTES
     }
     devices_in = g("e5_4.devices_in", 0)
+    year_end = ctx.settings.at(ctx.year_end)
     return {
         "tenant_id": ctx.tenant_id,
         "year": ctx.year,
@@ -208,11 +219,17 @@ def assemble(ctx: ReportContext, d: Mapping[str, float]) -> dict[str, Any]:
             "factor_version": ctx.table.version,
             "factor_citation": ctx.table.citation,
             "embodied_kg_co2e_by_category": ctx.table.embodied_kg,
-            "baseline_years": {c: ctx.settings.baseline(c) for c in sorted(ctx.table.embodied_kg)},
-            "target_lifespan_years": {
-                c: ctx.settings.target(c) for c in sorted(ctx.table.embodied_kg)
-            },
-            "displacement_rate": ctx.settings.displacement_rate,
+            "factor_table_version": ctx.factor_record.version if ctx.factor_record else None,
+            "factor_table_recorded_at": ctx.factor_record.describe()["recorded_at"]
+            if ctx.factor_record
+            else None,
+            "settings_version": ctx.settings.version,
+            "settings_versions_applied": ctx.settings.in_year(ctx.year),
+            "settings_values": "in effect on 31 December; settings_versions_applied lists every "
+            "version that applied to a day of the year (a fact uses the version of its day)",
+            "baseline_years": {c: year_end.baseline(c) for c in sorted(ctx.table.embodied_kg)},
+            "target_lifespan_years": {c: year_end.target(c) for c in sorted(ctx.table.embodied_kg)},
+            "displacement_rate": year_end.displacement_rate,
             "refurbishment_footprint": "reported on the refurbished event where present, else "
             "the tenant default, else 10 % of E (an assumption)",
             "embodied_footprint": "primary: product carbon footprint on the purchase event; "

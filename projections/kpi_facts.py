@@ -33,7 +33,7 @@ from projections.carbon import (
     reuse_kg,
     to_grams,
 )
-from projections.tenant_settings import TenantSettings
+from projections.tenant_settings import SettingsSource, TenantSettings
 
 SECONDS_PER_YEAR = 365.25 * 86400  # years = days / 365.25 (docs/methodology.md, KPI definitions)
 
@@ -130,7 +130,10 @@ class Facts:
     savings: list[SavingRow]
 
 
-def facts(state: AssetState, settings: TenantSettings, table: FactorTable) -> Facts:
+def facts(state: AssetState, settings: SettingsSource, table: FactorTable) -> Facts:
+    """``settings`` gives the tenant settings that apply on the day of each fact: the end of
+    use for the target and the longer-life baseline, the second life for d and R, the
+    purchase for a refurbished purchase's R."""
     out: Contribution = defaultdict(lambda: defaultdict(int))
     savings: list[SavingRow] = []
     category = state.category or ""
@@ -165,8 +168,10 @@ def facts(state: AssetState, settings: TenantSettings, table: FactorTable) -> Fa
         if life_s is not None:
             m["lifespan_known"] += 1
             m["lifespan_seconds_sum"] += life_s
-            if state.category and life_s / SECONDS_PER_YEAR >= settings.target(state.category):
-                m["reached_target"] += 1
+            if state.category:
+                target = settings.at(state.ended_at).target(state.category)
+                if life_s / SECONDS_PER_YEAR >= target:
+                    m["reached_target"] += 1
 
     if state.taken_back_at is not None:
         m = out[key(state.taken_back_at, state.org_unit)]
@@ -204,7 +209,7 @@ def facts(state: AssetState, settings: TenantSettings, table: FactorTable) -> Fa
 
         if life_s is not None and state.ended_at is not None:
             years = life_s / SECONDS_PER_YEAR
-            n = settings.baseline(state.category)
+            n = settings.at(state.ended_at).baseline(state.category)
             saving(
                 Method.LONGER_LIFE,
                 state.ended_at,
@@ -213,8 +218,9 @@ def facts(state: AssetState, settings: TenantSettings, table: FactorTable) -> Fa
                 {"life_years": round(years, 4), "baseline_years": n},
             )
         if state.second_life_at is not None:
-            r, estimated = _refurbishment(state, settings, embodied.kg)
-            d = settings.displacement_rate
+            at_second_life = settings.at(state.second_life_at)
+            r, estimated = _refurbishment(state, at_second_life, embodied.kg)
+            d = at_second_life.displacement_rate
             saving(
                 Method.REUSE_AFTER_TAKE_BACK,
                 state.second_life_at,
@@ -227,7 +233,9 @@ def facts(state: AssetState, settings: TenantSettings, table: FactorTable) -> Fa
                 },
             )
         if state.condition == "refurbished" and state.purchased_at is not None:
-            r, estimated = settings.refurbishment_kg(state.category, embodied.kg)
+            r, estimated = settings.at(state.purchased_at).refurbishment_kg(
+                state.category, embodied.kg
+            )
             saving(
                 Method.REFURBISHED_PURCHASE,
                 state.purchased_at,
@@ -276,9 +284,9 @@ def delta(old: Iterable[Facts], new: Iterable[Facts]) -> Contribution:
 
 def one_pass(
     states: Iterable[AssetState],
-    settings_of: Mapping[str, TenantSettings],
+    settings_of: Mapping[str, SettingsSource],
     table: FactorTable,
-    default: TenantSettings,
+    default: SettingsSource,
 ) -> Contribution:
     """The aggregates recomputed from scratch: the reference the incremental path must equal."""
     total: Contribution = {}

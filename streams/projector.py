@@ -13,6 +13,7 @@ The Faust agent hands each batch here. Order of work per batch:
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -73,7 +74,12 @@ class Projector:
                 pool = await create_pool(self._dsn, min_size=1, max_size=2)
                 async with pool.acquire() as conn:
                     await migrate(conn)
-                    await kpi_store.ensure_model(conn, self._table)
+                    await kpi_store.ensure_model(
+                        conn,
+                        self._table,
+                        f"worker on {socket.gethostname()} "
+                        f"(KRETSLOPP_FACTOR_SOURCE={self._table.source})",
+                    )
                 return pool
 
             # Any failure is retried here, not only connection errors: a database that does not

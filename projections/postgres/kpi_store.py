@@ -8,13 +8,14 @@ settings or the deployment's factor table change.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import structlog
 
 from projections import state_rows
 from projections.asset_state import AssetState
-from projections.carbon import FactorTable
+from projections.carbon import FACTOR_TABLES, FactorTable, FactorTableVersion
 from projections.kpi_facts import (
     MEASURES,
     Contribution,
@@ -26,7 +27,7 @@ from projections.kpi_facts import (
 )
 from projections.postgres import changes, locks
 from projections.postgres.connection import Connection
-from projections.tenant_settings import DEFAULTS, TenantSettings
+from projections.tenant_settings import SettingsTimeline, SettingsVersion, TenantSettings
 
 log = structlog.get_logger(__name__)
 
@@ -72,17 +73,38 @@ FROM jsonb_populate_recordset(NULL::carbon_savings, $1::jsonb)
 """
 
 
-async def tenant_settings(conn: Connection, tenants: Iterable[str]) -> dict[str, TenantSettings]:
-    """Settings of these tenants (defaults where none are stored), share-locked so a settings
-    change and its recomputation cannot interleave with this batch."""
+_HISTORY_COLUMNS = "tenant_id, version, settings, effective_from, recorded_at, recorded_by, reason"
+
+
+def _version(row: Any) -> SettingsVersion:
+    return SettingsVersion(
+        version=row["version"],
+        settings=TenantSettings.model_validate(row["settings"]),
+        effective_from=row["effective_from"],
+        recorded_at=row["recorded_at"],
+        recorded_by=row["recorded_by"],
+        reason=row["reason"],
+    )
+
+
+async def tenant_settings(conn: Connection, tenants: Iterable[str]) -> dict[str, SettingsTimeline]:
+    """Every settings version of these tenants (an empty timeline means the defaults). A batch
+    reads them under its shared tenant lock (``projections.postgres.locks``), so a settings
+    change and its recomputation cannot interleave with it."""
     wanted = sorted(set(tenants))
     rows = await conn.fetch(
-        "SELECT tenant_id, settings FROM tenant_settings WHERE tenant_id = ANY($1::text[]) "
-        "ORDER BY tenant_id FOR SHARE",
+        f"SELECT {_HISTORY_COLUMNS} FROM tenant_settings_history "
+        "WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id, version",
         wanted,
     )
-    found = {r["tenant_id"]: TenantSettings.model_validate(r["settings"]) for r in rows}
-    return {t: found.get(t, DEFAULTS) for t in wanted}
+    found: dict[str, list[SettingsVersion]] = {}
+    for r in rows:
+        found.setdefault(r["tenant_id"], []).append(_version(r))
+    return {t: SettingsTimeline.of(found.get(t, ())) for t in wanted}
+
+
+async def settings_timeline(conn: Connection, tenant: str) -> SettingsTimeline:
+    return (await tenant_settings(conn, [tenant]))[tenant]
 
 
 async def apply_changes(
@@ -166,11 +188,65 @@ async def recompute(conn: Connection, table: FactorTable, tenant: str | None = N
     return len(states)
 
 
-async def ensure_model(conn: Connection, table: FactorTable) -> bool:
-    """Record the factor table in use; recompute everything if it changed. True if it did."""
+async def factor_history(conn: Connection) -> list[FactorTableVersion]:
+    """Every factor table the deployment recorded, oldest first."""
+    rows = await conn.fetch("SELECT * FROM factor_table_history ORDER BY version")
+    return [
+        FactorTableVersion(
+            version=r["version"],
+            table=FactorTable(
+                source=r["factor_source"],
+                version=r["factor_version"],
+                citation=r["citation"],
+                embodied_kg={k: float(v) for k, v in r["embodied_kg"].items()},
+            ),
+            recorded_at=r["recorded_at"],
+            recorded_by=r["recorded_by"],
+        )
+        for r in rows
+    ]
+
+
+async def _record_factor_table(
+    conn: Connection, table: FactorTable, recorded_by: str, recorded_at: datetime | None = None
+) -> None:
+    await conn.execute(
+        "INSERT INTO factor_table_history (version, factor_source, factor_version, citation, "
+        "embodied_kg, recorded_at, recorded_by) SELECT COALESCE(max(version), 0) + 1, $1, $2, "
+        "$3, $4::jsonb, COALESCE($5, clock_timestamp()), $6 FROM factor_table_history",
+        table.source,
+        table.version,
+        table.citation,
+        table.embodied_kg,
+        recorded_at,
+        recorded_by,
+    )
+
+
+async def ensure_model(
+    conn: Connection, table: FactorTable, recorded_by: str = "kretslopp worker"
+) -> bool:
+    """Record the factor table in use; recompute everything if it changed. True if it did.
+
+    Every table in use is kept in ``factor_table_history`` with its figures, who recorded it
+    and when, so a report as known before a change still uses the table of its day."""
     async with conn.transaction():
         await locks.lock_factor_model(conn)
-        row = await conn.fetchrow("SELECT factor_source, factor_version FROM kpi_model FOR UPDATE")
+        row = await conn.fetchrow(
+            "SELECT factor_source, factor_version, updated_at FROM kpi_model FOR UPDATE"
+        )
+        history = await factor_history(conn)
+        if row is not None and not history:
+            # In use before the history was kept: record it as of when it was chosen.
+            known = FACTOR_TABLES.get(row["factor_source"])
+            if known is not None and known.version == row["factor_version"]:
+                await _record_factor_table(
+                    conn, known, "in use before factor tables were versioned", row["updated_at"]
+                )
+                history = await factor_history(conn)
+        latest = history[-1].table if history else None
+        if latest is None or latest != table:
+            await _record_factor_table(conn, table, recorded_by)
         if row is not None and (row["factor_source"], row["factor_version"]) == (
             table.source,
             table.version,
@@ -199,18 +275,39 @@ async def ensure_model(conn: Connection, table: FactorTable) -> bool:
 
 
 async def store_tenant_settings(
-    conn: Connection, tenant: str, settings: TenantSettings, table: FactorTable
+    conn: Connection,
+    tenant: str,
+    settings: TenantSettings,
+    table: FactorTable,
+    *,
+    effective_from: date | None = None,
+    recorded_by: str = "kretslopp",
+    reason: str | None = None,
 ) -> int:
-    """Save a tenant's settings and recompute its KPIs in the same transaction, with no batch
-    of the tenant running meanwhile (``projections.postgres.locks``)."""
+    """Record a new settings version and recompute the tenant's KPIs in the same
+    transaction, with no batch of the tenant running meanwhile
+    (``projections.postgres.locks``). Returns the number of assets recomputed."""
     async with conn.transaction():
         await locks.lock_tenant_settings(conn, tenant)
-        await conn.execute(
-            "INSERT INTO tenant_settings (tenant_id, settings) VALUES ($1, $2::jsonb) "
-            "ON CONFLICT (tenant_id) DO UPDATE SET settings = EXCLUDED.settings, "
-            "updated_at = now()",
+        version = await conn.fetchval(
+            # clock_timestamp(), taken under the lock: recorded_at grows with the version
+            "INSERT INTO tenant_settings_history (tenant_id, version, settings, effective_from, "
+            "recorded_at, recorded_by, reason) SELECT $1, COALESCE(max(version), 0) + 1, "
+            "$2::jsonb, $3, clock_timestamp(), $4, $5 FROM tenant_settings_history "
+            "WHERE tenant_id = $1 RETURNING version",
             tenant,
             settings.as_json(),
+            effective_from,
+            recorded_by,
+            reason,
+        )
+        await conn.execute(
+            "INSERT INTO tenant_settings (tenant_id, settings, version) VALUES ($1, $2::jsonb, $3) "
+            "ON CONFLICT (tenant_id) DO UPDATE SET settings = EXCLUDED.settings, "
+            "version = EXCLUDED.version, updated_at = now()",
+            tenant,
+            settings.as_json(),
+            version,
         )
         await conn.fetchval("SELECT 1 FROM tenant_settings WHERE tenant_id = $1 FOR UPDATE", tenant)
         rows = await recompute(conn, table, tenant)

@@ -14,7 +14,7 @@ from projections.carbon import BOAVIZTA_DEFAULT_LIFE_YEARS
 from projections.kpi_facts import MEASURES, SECONDS_PER_YEAR
 from projections.kpis import compute
 from projections.postgres.connection import Connection
-from projections.postgres.kpi_store import tenant_settings
+from projections.postgres.kpi_store import settings_timeline
 
 Dimension = Literal["category", "supplier", "org_unit", "month"]
 DIMENSIONS: tuple[Dimension, ...] = ("category", "supplier", "org_unit", "month")
@@ -114,7 +114,7 @@ async def _median_lifespans(
 
 async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dict[str, Any]:
     """Active devices, their average age and the share past the tenant's target lifespan."""
-    settings = (await tenant_settings(conn, [tenant_id]))[tenant_id]
+    settings = (await settings_timeline(conn, tenant_id)).at(now)
     categories = sorted(BOAVIZTA_DEFAULT_LIFE_YEARS)
     rows = await conn.fetch(
         """

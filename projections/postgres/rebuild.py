@@ -24,7 +24,7 @@ from projections.kpi_facts import Contribution, SavingRow, add_into, facts, with
 from projections.postgres import kpi_store
 from projections.postgres.connection import Connection
 from projections.postgres.writer import SELECT_HISTORIES, upsert_states_sql
-from projections.tenant_settings import DEFAULTS
+from projections.tenant_settings import SettingsTimeline
 
 TABLES = ("asset_state", "kpi_monthly", "carbon_savings")
 SUFFIX = kpi_store.REBUILD_SUFFIX
@@ -72,7 +72,7 @@ async def rebuild(
             await writer.execute(upsert_states_sql(SUFFIX), [state_rows.to_row(s) for s in pending])
             savings: list[SavingRow] = []
             for s in pending:
-                f = facts(s, settings.get(s.tenant_id, DEFAULTS), table)
+                f = facts(s, settings.get(s.tenant_id, SettingsTimeline()), table)
                 add_into(totals, f.aggregates)
                 savings.extend(f.savings)
             await kpi_store.insert_savings(writer, savings, SUFFIX)

@@ -1,9 +1,10 @@
 """``kretslopp report``: CSRD datapoints, restatements and supplier scorecards for a tenant-year.
 
 Reads only PostgreSQL: the event log, folded again "as known on" ``--as-of`` (events with
-``recorded_at`` up to the end of that day), so the report of a closed year can be reproduced
-byte for byte after late events have arrived, as long as the tenant settings and the factor
-table are unchanged (both are printed in the methodology section).
+``recorded_at`` up to the end of that day) with the tenant settings versions and the factor
+table recorded by then, so the report of a closed year is reproduced byte for byte after late
+events, settings changes and factor-table changes (the methodology section names the settings
+version and the factor-table version it used).
 """
 
 from __future__ import annotations
@@ -20,13 +21,21 @@ import orjson
 from events.models import LifecycleEvent
 from projections import event_rows
 from projections.asset_state import AssetState, fold_all
-from projections.carbon import FactorTable
-from projections.csrd import ReportContext, assemble, asset_datapoints, flatten, total
+from projections.carbon import FactorTable, FactorTableVersion, table_known_before
+from projections.csrd import (
+    Datapoints,
+    ReportContext,
+    assemble,
+    asset_datapoints,
+    flatten,
+    total,
+)
 from projections.kpi_facts import facts
 from projections.kpis import compute
 from projections.postgres import reads
 from projections.postgres.connection import Connection
-from projections.postgres.kpi_store import tenant_settings
+from projections.postgres.kpi_store import factor_history, settings_timeline
+from projections.tenant_settings import SettingsTimeline
 
 AssetKey = tuple[str, str]
 
@@ -58,45 +67,98 @@ async def snapshot(conn: Connection, tenant: str, before: datetime | None) -> Sn
     return Snapshot(states, dict(events))
 
 
+@dataclass(frozen=True)
+class Model:
+    """The tenant's settings versions and the factor table as known at one moment."""
+
+    settings: SettingsTimeline
+    table: FactorTable
+    factor_record: FactorTableVersion | None
+
+    def context(self, tenant: str, year: int, as_of: str | None) -> ReportContext:
+        return ReportContext(tenant, year, as_of, self.settings, self.table, self.factor_record)
+
+
+async def model_known_before(
+    conn: Connection, tenant: str, before: datetime | None, fallback: FactorTable
+) -> Model:
+    """Settings and factors as known just before ``before`` (now when None). ``fallback`` is
+    the deployment's table, used only where no table was ever recorded (no worker ran)."""
+    timeline = (await settings_timeline(conn, tenant)).known_before(before)
+    record = table_known_before(await factor_history(conn), before)
+    return Model(timeline, record.table if record else fallback, record)
+
+
 async def csrd(
     conn: Connection, tenant: str, year: int, as_of: str | None, table: FactorTable
 ) -> dict[str, Any]:
-    settings = (await tenant_settings(conn, [tenant]))[tenant]
-    snap = await snapshot(conn, tenant, as_of_instant(as_of))
-    data = total(asset_datapoints(s, settings, table, year) for s in snap.states.values())
-    ctx = ReportContext(tenant, year, as_of, settings, table, settings.scope3_category)
-    return assemble(ctx, data)
+    before = as_of_instant(as_of)
+    model = await model_known_before(conn, tenant, before, table)
+    snap = await snapshot(conn, tenant, before)
+    data = total(
+        asset_datapoints(s, model.settings, model.table, year) for s in snap.states.values()
+    )
+    return assemble(model.context(tenant, year, as_of), data)
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    return {k for k in set(before) | set(after) if k != "as_of" and before.get(k) != after.get(k)}
 
 
 async def restatement(
     conn: Connection, tenant: str, year: int, first: str, second: str, table: FactorTable
 ) -> dict[str, Any]:
-    """What changed in the year's report between two as-of dates, and which events did it."""
-    settings = (await tenant_settings(conn, [tenant]))[tenant]
+    """What changed in the year's report between two as-of dates, and what caused each change.
+
+    Sequential attribution: from the first report, apply the events recorded in between, then
+    each settings version recorded in between, then each factor table, in the order they were
+    recorded; a datapoint that moves at a step is attributed to that step's causes. Events are
+    attributed per asset (the datapoints that asset's new events move on their own); a
+    datapoint moved only by assets together is attributed to all of that step's events.
+    """
     t1, t2 = as_of_instant(first), as_of_instant(second)
+    old_model = await model_known_before(conn, tenant, t1, table)
+    new_model = await model_known_before(conn, tenant, t2, table)
     old, new = await snapshot(conn, tenant, t1), await snapshot(conn, tenant, t2)
-    ctx1 = ReportContext(tenant, year, first, settings, table, settings.scope3_category)
-    ctx2 = ReportContext(tenant, year, second, settings, table, settings.scope3_category)
-    per_old = {k: asset_datapoints(s, settings, table, year) for k, s in old.states.items()}
-    per_new = {k: asset_datapoints(s, settings, table, year) for k, s in new.states.items()}
-    flat_old = flatten(assemble(ctx1, total(per_old.values())))
-    flat_new = flatten(assemble(ctx2, total(per_new.values())))
-    skip = {"as_of"}
-    changes = [
-        {"datapoint": k, "before": flat_old.get(k), "after": flat_new.get(k)}
-        for k in sorted(set(flat_old) | set(flat_new))
-        if k not in skip and flat_old.get(k) != flat_new.get(k)
-    ]
-    causes = []
+    causes: list[dict[str, Any]] = []
+    attributed: dict[str, set[str]] = defaultdict(set)
+
+    def report_of(states: dict[AssetKey, AssetState], model: Model) -> dict[str, Any]:
+        data = total(
+            asset_datapoints(s, model.settings, model.table, year) for s in states.values()
+        )
+        return flatten(assemble(model.context(tenant, year, None), data))
+
+    # 1. the events recorded between the two dates, with the first date's settings and factors
+    def per_asset(states: dict[AssetKey, AssetState]) -> dict[AssetKey, Datapoints]:
+        return {
+            k: asset_datapoints(s, old_model.settings, old_model.table, year)
+            for k, s in states.items()
+        }
+
+    per_old, per_new = per_asset(old.states), per_asset(new.states)
+    base_totals = total(per_old.values())
+    ctx = old_model.context(tenant, year, None)
+    start = flatten(assemble(ctx, base_totals))
+    after_events = flatten(assemble(ctx, total(per_new.values())))
+    moved_by_events = _changed(start, after_events)
+    event_causes: list[dict[str, Any]] = []
     for key in sorted(set(per_old) | set(per_new)):
         before, after = per_old.get(key, {}), per_new.get(key, {})
         if before == after:
             continue
-        moved = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        alone = dict(base_totals)
+        for name, value in after.items():
+            alone[name] = alone.get(name, 0.0) + value
+        for name, value in before.items():
+            alone[name] = alone.get(name, 0.0) - value
+        moved = sorted(_changed(start, flatten(assemble(ctx, alone))) & moved_by_events)
         for event, recorded in new.events.get(key, []):
             if t1 is None or recorded >= t1:
-                causes.append(
+                event_causes.append(
                     {
+                        "cause": f"event:{event.event_id}",
+                        "kind": "event",
                         "event_id": str(event.event_id),
                         "event_type": event.event_type,
                         "asset_id": event.asset_id,
@@ -105,11 +167,74 @@ async def restatement(
                         "changed": moved,
                     }
                 )
+    for datapoint in moved_by_events:
+        named = [c for c in event_causes if datapoint in c["changed"]]
+        for c in named or event_causes:
+            attributed[datapoint].add(c["cause"])
+            if datapoint not in c["changed"]:
+                c["changed"] = sorted({*c["changed"], datapoint})
+    causes += event_causes
+
+    # 2. each settings version, 3. each factor table recorded between the two dates
+    steps: list[tuple[dict[str, Any], Model]] = []
+    for version in new_model.settings.versions:
+        if version.version > old_model.settings.version:
+            model = Model(
+                new_model.settings.up_to(version.version), old_model.table, old_model.factor_record
+            )
+            steps.append(
+                (
+                    {
+                        "cause": f"settings:{version.version}",
+                        "kind": "settings",
+                        **version.describe(),
+                    },
+                    model,
+                )
+            )
+    history = await factor_history(conn)
+    for record in history:
+        low = old_model.factor_record.version if old_model.factor_record else 0
+        high = new_model.factor_record.version if new_model.factor_record else 0
+        if low < record.version <= high:
+            model = Model(new_model.settings, record.table, record)
+            steps.append(
+                (
+                    {
+                        "cause": f"factor_table:{record.version}",
+                        "kind": "factor_table",
+                        **record.describe(),
+                    },
+                    model,
+                )
+            )
+    previous = after_events
+    for cause, model in steps:
+        current = report_of(new.states, model)
+        moved = sorted(_changed(previous, current))
+        for datapoint in moved:
+            attributed[datapoint].add(cause["cause"])
+        causes.append({**cause, "changed": moved})
+        previous = current
+
+    end = flatten(await csrd(conn, tenant, year, second, table))
+    changes = [
+        {
+            "datapoint": k,
+            "before": start.get(k),
+            "after": end.get(k),
+            "caused_by": sorted(attributed[k]),
+        }
+        for k in sorted(_changed(start, end))
+        if k not in ("as_of", "basis")
+    ]
     return {
         "tenant_id": tenant,
         "year": year,
         "from_as_of": first,
         "to_as_of": second,
+        "attribution": "sequential: the events recorded between the two dates, then each "
+        "settings version, then each factor table, in the order they were recorded",
         "changes": changes,
         "caused_by": causes,
     }
@@ -119,11 +244,12 @@ async def supplier_scorecard(
     conn: Connection, tenant: str, year: int, as_of: str | None, table: FactorTable
 ) -> dict[str, Any]:
     """The same KPI definitions per supplier, side by side."""
-    settings = (await tenant_settings(conn, [tenant]))[tenant]
-    snap = await snapshot(conn, tenant, as_of_instant(as_of))
+    before = as_of_instant(as_of)
+    model = await model_known_before(conn, tenant, before, table)
+    snap = await snapshot(conn, tenant, before)
     by_supplier: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for state in snap.states.values():
-        for key, measures in facts(state, settings, table).aggregates.items():
+        for key, measures in facts(state, model.settings, model.table).aggregates.items():
             if key.month.year == year:
                 bucket = by_supplier[key.supplier or "(unknown)"]
                 for name, value in measures.items():
@@ -132,7 +258,8 @@ async def supplier_scorecard(
         "tenant_id": tenant,
         "year": year,
         "as_of": as_of,
-        "factor_source": table.source,
+        "factor_source": model.table.source,
+        "settings_version": model.settings.version,
         "suppliers": {s: compute(m) for s, m in sorted(by_supplier.items())},
     }
 

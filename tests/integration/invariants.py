@@ -11,7 +11,7 @@ from projections.asset_state import fold_all
 from projections.carbon import BOAVIZTA_PCF_MEDIAN, FactorTable
 from projections.kpi_facts import MEASURES, Contribution, KpiKey, facts, one_pass, without_zeros
 from projections.postgres.connection import Connection, connect
-from projections.tenant_settings import TenantSettings
+from projections.tenant_settings import SettingsTimeline, SettingsVersion, TenantSettings
 from tests.integration.conftest import StackEnv, fetch_all
 
 
@@ -70,10 +70,14 @@ async def assert_kpis_are_one_pass(dsn: str, table: FactorTable = BOAVIZTA_PCF_M
     """The KPI aggregates kept batch by batch equal a recomputation from the asset states,
     and every saving row belongs to an asset's current facts."""
     states = [state_rows.from_row(r) for r in await fetch_all(dsn, "SELECT * FROM asset_state")]
-    settings = {
-        r["tenant_id"]: TenantSettings.model_validate(r["settings"])
-        for r in await fetch_all(dsn, "SELECT * FROM tenant_settings")
-    }
+    versions: dict[str, list[SettingsVersion]] = {}
+    for r in await fetch_all(dsn, "SELECT * FROM tenant_settings_history ORDER BY version"):
+        versions.setdefault(r["tenant_id"], []).append(
+            SettingsVersion(
+                r["version"], TenantSettings.model_validate(r["settings"]), r["effective_from"]
+            )
+        )
+    settings = {t: SettingsTimeline.of(v) for t, v in versions.items()}
     expected = one_pass(states, settings, table, TenantSettings())
     assert await stored_kpis(dsn) == expected
     savings = await fetch_all(

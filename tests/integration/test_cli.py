@@ -77,10 +77,17 @@ async def test_tenant_settings_show_change_and_reject(env: StackEnv) -> None:
         (("--baseline", "laptop"), "expected CATEGORY=NUMBER"),
         (("--displacement", "1.5"), "displacement_rate"),
         (("--target", "laptop=-1"), "target_lifespan_years.laptop"),
+        (("--target", "laptop=8", "--from", "31/12/2026"), "--from: '31/12/2026' is not a date"),
+        (("--target", "laptop=8", "--reason", "a\x1b[2Jb"), "no control characters"),
+        (("--history", "--target", "laptop=8"), "give it without changes"),
+        (("--from", "2026-01-01"), "go with a change"),
     ]:
         bad = await kretslopp(env, "tenant-settings", "acme", *args)
         assert bad.returncode != 0
         assert words in bad.stderr
+        assert "Traceback" not in bad.stderr
+    history = orjson.loads((await kretslopp(env, "tenant-settings", "acme", "--history")).stdout)
+    assert [v["version"] for v in history["versions"]] == [1, 2]  # the refused ones left none
 
 
 async def test_dead_letter_corrected_and_resubmitted_counts_once(

@@ -10,7 +10,7 @@ from events.models import LifecycleEvent
 from projections.asset_state import fold_all
 from projections.carbon import BOAVIZTA_PCF_MEDIAN
 from projections.csrd import ReportContext, assemble, asset_datapoints, flatten, total
-from projections.tenant_settings import TenantSettings
+from projections.tenant_settings import SettingsTimeline, SettingsVersion, TenantSettings
 from tests.factories import event
 
 
@@ -87,10 +87,10 @@ def golden() -> list[LifecycleEvent]:
 
 
 def report(year: int = 2025) -> dict:  # type: ignore[type-arg]
-    settings = TenantSettings(scope3_category=1)
+    settings = SettingsTimeline.of([SettingsVersion(1, TenantSettings(scope3_category=1))])
     states = fold_all(golden()).values()
     data = total(asset_datapoints(s, settings, BOAVIZTA_PCF_MEDIAN, year) for s in states)
-    ctx = ReportContext("g", year, None, settings, BOAVIZTA_PCF_MEDIAN, 1)
+    ctx = ReportContext("g", year, None, settings, BOAVIZTA_PCF_MEDIAN)
     return assemble(ctx, data)
 
 
