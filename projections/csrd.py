@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from projections.asset_state import AssetState
 from projections.carbon import DataQuality, FactorTable, FactorTableVersion, resolve_embodied
 from projections.kpi_facts import MEASURES, facts
 from projections.kpis import compute
+from projections.survival import Observation, kaplan_meier, observe
 from projections.tenant_settings import SettingsSource, SettingsTimeline
 
 ROUTE_OF_END = {
@@ -41,6 +42,10 @@ KPI_DEFINITIONS = {
     "certification_share": "Assets purchased in the year with a recognised sustainability "
     "certification valid on the purchase date / all assets purchased in the year.",
     "refurbished_purchase_share": "Purchases with condition refurbished / all purchases.",
+    "lifespan_survival": "Per category, Kaplan-Meier survival from purchase as of 31 December: "
+    "devices still in use are censored; median survival years with a 95 % CI (exponential "
+    "Greenwood), the share expected to reach the target lifespan (S just before it), and the "
+    "devices at risk at each whole year of age.",
     "savings": "Avoided emissions per method, kg CO2e: longer life E x (L/N - 1); reuse after "
     "take-back d x (E - R); refurbished purchase E - R. Reported separately, never netted "
     "against the inventory (ESRS E1-4 34(b)).",
@@ -100,6 +105,24 @@ def asset_datapoints(
     return {k: v for k, v in out.items() if v}
 
 
+def survival_appendix(
+    states: Iterable[AssetState], settings: SettingsSource, year: int
+) -> dict[str, Any]:
+    """Per category, the survival curve's summary as of the end of ``year``: ends after the
+    year count as still in use then, so the appendix of a closed year never moves by itself."""
+    moment = datetime(year + 1, 1, 1, tzinfo=UTC)
+    by_category: dict[str, list[Observation]] = defaultdict(list)
+    for state in states:
+        seen = observe(state.purchased_at, state.ended_at, moment)
+        if seen is not None and state.category is not None:
+            by_category[state.category].append(seen)
+    year_end = settings.at(date(year, 12, 31))
+    return {
+        category: kaplan_meier(observations).summary(year_end.target(category))
+        for category, observations in sorted(by_category.items())
+    }
+
+
 def total(contributions: Iterable[Mapping[str, float]]) -> Datapoints:
     out: Datapoints = defaultdict(float)
     for c in contributions:
@@ -135,8 +158,11 @@ class ReportContext:
         return self.settings.at(self.year_end).scope3_category
 
 
-def assemble(ctx: ReportContext, d: Mapping[str, float]) -> dict[str, Any]:
-    """The report as plain JSON-ready data, deterministic for the same inputs."""
+def assemble(
+    ctx: ReportContext, d: Mapping[str, float], survival: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The report as plain JSON-ready data, deterministic for the same inputs. ``survival``
+    is :func:`survival_appendix` of the same states."""
     g = d.get
     kpi_measures = {m: int(g(f"kpi.{m}", 0)) for m in MEASURES}
     kpis = compute(kpi_measures)
@@ -212,6 +238,7 @@ def assemble(ctx: ReportContext, d: Mapping[str, float]) -> dict[str, Any]:
             "certification_share": kpis["certification_share"],
             "refurbished_purchase_share": kpis["refurbished_purchase_share"],
             "purchases": kpis["purchases"],
+            "lifespan_survival": dict(survival or {}),
             "definitions": KPI_DEFINITIONS,
         },
         "methodology": {

@@ -163,6 +163,22 @@ async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dic
     }
 
 
+async def lifespan_histories(
+    conn: Connection, tenant_id: str, category: str | None, supplier: str | None
+) -> list[tuple[datetime | None, datetime | None]]:
+    """(purchased_at, ended_at) of every asset of the tenant, optionally of one category and
+    supplier: what a lifespan survival curve is estimated from."""
+    rows = await conn.fetch(
+        "SELECT purchased_at, ended_at FROM asset_state WHERE tenant_id = $1 "
+        "AND ($2::text IS NULL OR COALESCE(category, '') = $2) "
+        "AND ($3::text IS NULL OR COALESCE(supplier, '') = $3)",
+        tenant_id,
+        category,
+        supplier,
+    )
+    return [(r["purchased_at"], r["ended_at"]) for r in rows]
+
+
 async def asset_with_history(
     conn: Connection, tenant_id: str, asset_id: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:

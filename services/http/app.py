@@ -1,7 +1,8 @@
 """The HTTP API (FastAPI; OpenAPI document at ``/openapi.json``, docs at ``/docs``), one
 router per resource: ingest and adapters (``ingest.py``), operations (``operations.py``),
-assets (``assets.py``), KPIs and fleet (``kpis.py``), the live stream (``live.py``), the
-dashboard and docs pages (``pages.py``), Prometheus metrics (``metrics.py``).
+assets (``assets.py``), KPIs and fleet (``kpis.py``), lifespan survival (``lifespan.py``),
+the live stream (``live.py``), the dashboard and docs pages (``pages.py``), Prometheus
+metrics (``metrics.py``).
 
 Reads come from PostgreSQL only (``/v1/status`` also asks Kafka for high-water marks). Field
 names carry their units (``_kg_co2e``, ``_kg``, ``_years``, ``_share`` in 0..1).
@@ -25,6 +26,7 @@ from projections.postgres.migrate import migrate
 from services.http.assets import assets_router
 from services.http.ingest import gateway_router
 from services.http.kpis import kpis_router
+from services.http.lifespan import lifespan_router
 from services.http.live import ChangeFeed, live_router
 from services.http.metrics import ApiMetrics
 from services.http.operations import operations_router
@@ -117,6 +119,7 @@ def create_api(settings: Settings) -> FastAPI:
     app.include_router(operations_router(settings, watermarks))
     app.include_router(assets_router())
     app.include_router(kpis_router(table))
+    app.include_router(lifespan_router())
     app.include_router(live_router(feed, metrics))
     if settings.metrics_port is None:
 

@@ -28,6 +28,7 @@ from projections.csrd import (
     assemble,
     asset_datapoints,
     flatten,
+    survival_appendix,
     total,
 )
 from projections.kpi_facts import facts
@@ -98,7 +99,11 @@ async def csrd(
     data = total(
         asset_datapoints(s, model.settings, model.table, year) for s in snap.states.values()
     )
-    return assemble(model.context(tenant, year, as_of), data)
+    survival = survival_appendix(snap.states.values(), model.settings, year)
+    return assemble(model.context(tenant, year, as_of), data, survival)
+
+
+_SURVIVAL = "kpis.lifespan_survival."
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
@@ -127,7 +132,8 @@ async def restatement(
         data = total(
             asset_datapoints(s, model.settings, model.table, year) for s in states.values()
         )
-        return flatten(assemble(model.context(tenant, year, None), data))
+        survival = survival_appendix(states.values(), model.settings, year)
+        return flatten(assemble(model.context(tenant, year, None), data, survival))
 
     # 1. the events recorded between the two dates, with the first date's settings and factors
     def per_asset(states: dict[AssetKey, AssetState]) -> dict[AssetKey, Datapoints]:
@@ -139,10 +145,12 @@ async def restatement(
     per_old, per_new = per_asset(old.states), per_asset(new.states)
     base_totals = total(per_old.values())
     ctx = old_model.context(tenant, year, None)
-    start = flatten(assemble(ctx, base_totals))
-    after_events = flatten(assemble(ctx, total(per_new.values())))
+    old_survival = survival_appendix(old.states.values(), old_model.settings, year)
+    start = flatten(assemble(ctx, base_totals, old_survival))
+    after_events = report_of(new.states, old_model)
     moved_by_events = _changed(start, after_events)
     event_causes: list[dict[str, Any]] = []
+    categories: dict[str, set[str | None]] = {}  # cause -> its asset's categories
     for key in sorted(set(per_old) | set(per_new)):
         before, after = per_old.get(key, {}), per_new.get(key, {})
         if before == after:
@@ -152,9 +160,14 @@ async def restatement(
             alone[name] = alone.get(name, 0.0) + value
         for name, value in before.items():
             alone[name] = alone.get(name, 0.0) - value
-        moved = sorted(_changed(start, flatten(assemble(ctx, alone))) & moved_by_events)
+        moved = sorted(
+            _changed(start, flatten(assemble(ctx, alone, old_survival))) & moved_by_events
+        )
         for event, recorded in new.events.get(key, []):
             if t1 is None or recorded >= t1:
+                categories[f"event:{event.event_id}"] = {
+                    s.category for s in (old.states.get(key), new.states.get(key)) if s
+                }
                 event_causes.append(
                     {
                         "cause": f"event:{event.event_id}",
@@ -169,6 +182,10 @@ async def restatement(
                 )
     for datapoint in moved_by_events:
         named = [c for c in event_causes if datapoint in c["changed"]]
+        if not named and datapoint.startswith(_SURVIVAL):
+            # a survival curve moves with every asset of its category together
+            category = datapoint[len(_SURVIVAL) :].split(".", 1)[0]
+            named = [c for c in event_causes if category in categories[c["cause"]]]
         for c in named or event_causes:
             attributed[datapoint].add(c["cause"])
             if datapoint not in c["changed"]:
@@ -295,5 +312,6 @@ def to_markdown(report: dict[str, Any]) -> str:
             continue
         lines += ["", f"## {section}", "", "| datapoint | value |", "|---|---|"]
         for key, value in sorted(flatten(values).items()):
-            lines.append(f"| {key} | {'' if value is None else value} |")
+            shown = orjson.dumps(value).decode() if isinstance(value, list) else value
+            lines.append(f"| {key} | {'' if value is None else shown} |")
     return "\n".join(lines) + "\n"

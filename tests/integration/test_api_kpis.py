@@ -232,3 +232,64 @@ async def test_fleet_overview_average_age_and_share_past_target(env: StackEnv, a
     assert fleet["target_lifespan_years"]["laptop"] == 4.0
     assert fleet["by_category"]["laptop"]["active_assets"] == 2
     assert fleet["by_category"][""]["assets_with_known_age"] == 0
+
+
+async def test_lifespan_survival_curve_counts_devices_in_use_as_censored(
+    env: StackEnv, api: str
+) -> None:
+    """Four laptops and a monitor: laptops ended after 2 and 4 years, two still in use at 3 and
+    5 years; one device known only from a repair. By hand: S(2) = 3/4, S(4) = 3/4 x 1/2 = 3/8
+    (at 4 years two are at risk: the one ending and the one in use for 5), median 4 years;
+    the mean of the ended laptops alone would say 3 years."""
+    now = datetime.now(UTC)
+    day = timedelta(days=365.25)
+
+    def bought(asset: str, years_ago: float, **kw: object) -> dict[str, object]:
+        return event_dict("purchased", tenant="s", asset=asset, at=now - years_ago * day, **kw)
+
+    objects = [
+        bought("a", 6),
+        event_dict("recycled", tenant="s", asset="a", at=now - 4 * day),  # ended after 2 y
+        bought("b", 7, supplier="Dustin"),
+        event_dict("taken_back", tenant="s", asset="b", at=now - 3 * day),  # ended after 4 y
+        bought("c", 3),  # in use for 3 y
+        bought("d", 5),  # in use for 5 y
+        bought("m", 1, category="monitor"),
+        event_dict("repaired", tenant="s", asset="unknown", at=now - day),
+    ]
+    await write_directly(env, objects)
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, "s")) as client:
+        laptops = await client.get("/v1/tenants/s/lifespan/survival", params={"category": "laptop"})
+        dustin = (
+            await client.get("/v1/tenants/s/lifespan/survival", params={"supplier": "Dustin"})
+        ).json()
+        everyone = (await client.get("/v1/tenants/s/lifespan/survival")).json()
+        bad = await client.get("/v1/tenants/s/lifespan/survival", params={"category": "a\x00"})
+        other = await client.get("/v1/tenants/s/lifespan/survival", headers=await auth(env, "x"))
+    assert laptops.status_code == 200, laptops.text
+    body = laptops.json()
+    assert (body["assets"], body["ended"], body["censored"]) == (4, 2, 2)
+    assert [(round(s["years"], 3), s["at_risk"], s["ended"]) for s in body["curve"]] == [
+        (2.0, 4, 1),
+        (4.0, 2, 1),
+    ]
+    assert [s["survival"] for s in body["curve"]] == [0.75, 0.375]
+    assert body["median_years"] == pytest.approx(4.0, abs=1e-3)
+    assert body["median_ci_lower_years"] == pytest.approx(2.0, abs=1e-3)
+    assert body["median_ci_upper_years"] is None  # the upper band stays above 0.5
+    assert body["target_years"] == 4.0  # the laptop default
+    assert body["reached_target_share"] == 0.75  # S just before 4 years
+    assert [(r["year"], r["at_risk"]) for r in body["by_year"]] == [
+        (0, 4),
+        (1, 4),
+        (2, 4),
+        (3, 3),
+        (4, 2),
+        (5, 1),
+    ]
+    for step in body["curve"]:
+        assert 0 <= step["ci_lower"] <= step["survival"] <= step["ci_upper"] <= 1
+    assert (dustin["assets"], dustin["ended"], dustin["target_years"]) == (1, 1, None)
+    assert everyone["assets"] == 5 and everyone["excluded_unknown_purchase"] == 1
+    assert bad.status_code == 422
+    assert other.status_code == 403

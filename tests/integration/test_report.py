@@ -254,6 +254,12 @@ async def test_a_closed_year_survives_late_events_settings_and_factor_changes(
         "factor_table:2",
         "settings:2",
     ]
+    # the survival appendix: c's end is one more laptop end; the dated baseline is the
+    # laptop target on 31 December (the target defaults to N)
+    assert changed["kpis.lifespan_survival.laptop.ended"]["caused_by"] == [
+        f"event:{late['event_id']}"
+    ]
+    assert changed["kpis.lifespan_survival.laptop.target_years"]["caused_by"] == ["settings:2"]
     kinds = {c["cause"]: c["kind"] for c in restated["caused_by"]}
     assert kinds == {
         f"event:{late['event_id']}": "event",

@@ -9,7 +9,14 @@ import pytest
 from events.models import LifecycleEvent
 from projections.asset_state import fold_all
 from projections.carbon import BOAVIZTA_PCF_MEDIAN
-from projections.csrd import ReportContext, assemble, asset_datapoints, flatten, total
+from projections.csrd import (
+    ReportContext,
+    assemble,
+    asset_datapoints,
+    flatten,
+    survival_appendix,
+    total,
+)
 from projections.tenant_settings import SettingsTimeline, SettingsVersion, TenantSettings
 from tests.factories import event
 
@@ -91,7 +98,7 @@ def report(year: int = 2025) -> dict:  # type: ignore[type-arg]
     states = fold_all(golden()).values()
     data = total(asset_datapoints(s, settings, BOAVIZTA_PCF_MEDIAN, year) for s in states)
     ctx = ReportContext("g", year, None, settings, BOAVIZTA_PCF_MEDIAN)
-    return assemble(ctx, data)
+    return assemble(ctx, data, survival_appendix(states, settings, year))
 
 
 def test_e1_6_gross_scope3_of_hardware_acquired() -> None:
@@ -171,3 +178,23 @@ def test_other_year_sees_only_its_own_facts() -> None:
     assert r["e5_4_resource_inflows"]["devices_in"] == 1  # pc9 on 31 December
     assert r["e5_5_resource_outflows"]["devices_out"] == 0
     assert flatten(r)["e1_6_gross_scope3.devices_acquired"] == 1
+
+
+def test_lifespan_survival_appendix_as_of_the_end_of_the_year() -> None:
+    """Laptops: pc1 and pc2 (bought 2025) and pc9 (bought 31 Dec 2024, ended 2026) are still in
+    use on 31 December: censored. old1 ended after 4.41 years, the only one at risk then: S
+    falls to 0 there. old4 has no purchase (incomplete history): no age, not in the curve."""
+    survival = report()["kpis"]["lifespan_survival"]
+    assert set(survival) == {"laptop", "monitor", "desktop"}
+    laptop = survival["laptop"]
+    assert (laptop["assets"], laptop["ended"], laptop["censored"]) == (4, 1, 3)
+    assert laptop["median_years"] == round(years("2021-01-01", "2025-06-01"), 6)
+    assert laptop["target_years"] == 4.0
+    assert laptop["reached_target_share"] == 1.0  # nothing ended before 4 years
+    assert [r["at_risk"] for r in laptop["by_year"]] == [4, 1, 1, 1, 1]
+    monitor = survival["monitor"]
+    assert (monitor["assets"], monitor["ended"], monitor["censored"]) == (2, 1, 1)
+    assert monitor["reached_target_share"] == 0.0  # old2 ended at 6.17 < 6.6, the last at risk
+    assert survival["desktop"]["median_ci_upper_years"] == round(
+        years("2018-01-01", "2025-09-01"), 6
+    )
