@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_ENVELOPE = {"schema_version": 1, "tenant_id": "goteborg-kommun", "asset_id": "SN-PF3K9Z21"}
+_ENVELOPE = {"schema_version": 2, "tenant_id": "goteborg-kommun", "asset_id": "SN-PF3K9Z21"}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "purchased": {
@@ -67,6 +67,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "counterparty": "Inrego",
             "channel": "refurbishment",
             "certificate_reference": "INR-2027-004411",
+            "data_erasure_certificate_reference": "INR-WIPE-2026-88120",
+            "functional_test": {"result": "passed", "report_reference": "INR-TEST-88120"},
+            "compensation": {"amount": 1200, "currency": "SEK"},
+            "inside_eu_eea": True,
         },
     },
     "refurbished": {
@@ -75,7 +79,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "event_type": "refurbished",
         "occurred_at": "2026-04-28T10:00:00Z",
         "source": "itad-report",
-        "payload": {"refurbisher": "Inrego", "grade": "A", "refurbishment_footprint_kg_co2e": 18.0},
+        "payload": {
+            "refurbisher": "Inrego",
+            "grade": "A",
+            "refurbishment_footprint_kg_co2e": 18.0,
+            "functional_test": {"result": "passed", "report_reference": "INR-TEST-90211"},
+            "inside_eu_eea": True,
+        },
     },
     "recycled": {
         **_ENVELOPE,

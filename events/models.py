@@ -16,7 +16,10 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-CURRENT_SCHEMA_VERSION = 1
+# 2 (issue #16, the 11180:1 take-back report): optional functional tests, data-erasure
+# certificates, compensation paid to the buyer and the EU/EEA place of reuse. Version-1 events
+# stay valid: events/upcasting.py brings them up (docs/methodology.md, "Contract versions").
+CURRENT_SCHEMA_VERSION = 2
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -104,6 +107,11 @@ class RepairKind(StrEnum):
     UPGRADE = "upgrade"
 
 
+class TestResult(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
@@ -120,6 +128,16 @@ class Certification(_Strict):
     )
     valid_until: date | None = Field(
         default=None, description="Last day the certificate is valid; absent means no end date."
+    )
+
+
+class FunctionalTest(_Strict):
+    """A functional test of the device (schema_version 2): at take-back (intake) or during
+    refurbishment (preparation for reuse)."""
+
+    result: TestResult
+    report_reference: Reference | None = Field(
+        default=None, description="The test report's id at the tester, e.g. an ITAD's job id."
     )
 
 
@@ -159,12 +177,32 @@ class TakenBackPayload(_Strict):
     counterparty: Name
     channel: TakeBackChannel
     certificate_reference: Reference | None = None
+    # schema_version 2
+    data_erasure_certificate_reference: Reference | None = Field(
+        default=None, description="The certificate of data erasure (or destruction) of the unit."
+    )
+    functional_test: FunctionalTest | None = Field(
+        default=None, description="The functional test at intake, if one was made."
+    )
+    compensation: Money | None = Field(
+        default=None, description="Money paid to the buyer (the organisation) for the unit."
+    )
+    inside_eu_eea: bool | None = Field(
+        default=None, description="Whether the counterparty processes the unit inside the EU/EEA."
+    )
 
 
 class RefurbishedPayload(_Strict):
     refurbisher: Name
     grade: ShortText | None = None
     refurbishment_footprint_kg_co2e: KgCo2e | None = None
+    # schema_version 2
+    functional_test: FunctionalTest | None = Field(
+        default=None, description="The functional test of the preparation for reuse."
+    )
+    inside_eu_eea: bool | None = Field(
+        default=None, description="Whether the unit's further life (its market) is in the EU/EEA."
+    )
 
 
 class RecycledPayload(_Strict):
@@ -172,6 +210,13 @@ class RecycledPayload(_Strict):
     weight_kg: Kg | None = None
     certificate_reference: Reference | None = None
     inside_eu_eea: bool
+    # schema_version 2
+    data_erasure_certificate_reference: Reference | None = Field(
+        default=None, description="The certificate of data destruction of the unit."
+    )
+    compensation: Money | None = Field(
+        default=None, description="Money paid to the buyer for the material recovered."
+    )
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -179,7 +224,11 @@ class RecycledPayload(_Strict):
 
 class _Envelope(_Strict):
     event_id: UUID = Field(description="Chosen by the producer; the idempotency key.")
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = Field(
+        default=2,
+        description="2; events of version 1 are still accepted and upcast (they cannot carry "
+        "the fields added in 2).",
+    )
     tenant_id: TenantId
     asset_id: AssetId
     occurred_at: Instant = Field(

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from events.codec import EVENT_ADAPTER
 from events.models import LifecycleEvent
+from events.upcasting import upcast
 
 
 class Row(Protocol):
@@ -19,17 +20,20 @@ def payload_json(event: LifecycleEvent) -> dict[str, Any]:
 
 
 def from_row(row: Row) -> LifecycleEvent:
-    """Rebuild an event stored in the log (trusted: it was validated on the way in)."""
+    """Rebuild an event stored in the log (trusted: it was validated on the way in). A row
+    stored under an older schema_version is upcast like the event it was."""
     return EVENT_ADAPTER.validate_python(
-        {
-            "event_id": row["event_id"],
-            "event_type": row["event_type"],
-            "schema_version": row["schema_version"],
-            "tenant_id": row["tenant_id"],
-            "asset_id": row["asset_id"],
-            "occurred_at": row["occurred_at"],
-            "source": row["source"],
-            "recorded_at": row["recorded_at"],
-            "payload": row["payload"],
-        }
+        upcast(
+            {
+                "event_id": row["event_id"],
+                "event_type": row["event_type"],
+                "schema_version": row["schema_version"],
+                "tenant_id": row["tenant_id"],
+                "asset_id": row["asset_id"],
+                "occurred_at": row["occurred_at"],
+                "source": row["source"],
+                "recorded_at": row["recorded_at"],
+                "payload": row["payload"],
+            }
+        )
     )

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from events.codec import EVENT_ADAPTER, key_for
-from events.models import LifecycleEvent
+from events.models import CURRENT_SCHEMA_VERSION, LifecycleEvent
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 # Generated histories end here at the latest: occurred_at may not lie in the future.
@@ -42,7 +42,7 @@ def event_dict(
     return {
         "event_id": event_id or str(uuid.uuid4()),
         "event_type": kind,
-        "schema_version": 1,
+        "schema_version": CURRENT_SCHEMA_VERSION,
         "tenant_id": tenant,
         "asset_id": asset,
         "occurred_at": at.isoformat(),

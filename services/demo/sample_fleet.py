@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from events.codec import EVENT_ADAPTER
-from events.models import LifecycleEvent
+from events.models import CURRENT_SCHEMA_VERSION, LifecycleEvent
 
 START = datetime(2019, 1, 1, tzinfo=UTC)
 END = datetime(2026, 10, 31, tzinfo=UTC)
@@ -117,7 +117,7 @@ class _Builder:
         return {
             "event_id": self.event_id(tenant.tenant_id, asset, n, kind),
             "event_type": kind,
-            "schema_version": 1,
+            "schema_version": CURRENT_SCHEMA_VERSION,
             "tenant_id": tenant.tenant_id,
             "asset_id": asset,
             "occurred_at": when.isoformat(),

@@ -1,8 +1,8 @@
 """The HTTP API (FastAPI; OpenAPI document at ``/openapi.json``, docs at ``/docs``), one
 router per resource: ingest and adapters (``ingest.py``), operations (``operations.py``),
 assets (``assets.py``), KPIs and fleet (``kpis.py``), lifespan survival (``lifespan.py``),
-the live stream (``live.py``), the dashboard and docs pages (``pages.py``), Prometheus
-metrics (``metrics.py``).
+reports (``reports.py``), the live stream (``live.py``), the dashboard and docs pages
+(``pages.py``), Prometheus metrics (``metrics.py``).
 
 Reads come from PostgreSQL only (``/v1/status`` also asks Kafka for high-water marks). Field
 names carry their units (``_kg_co2e``, ``_kg``, ``_years``, ``_share`` in 0..1).
@@ -32,6 +32,7 @@ from services.http.metrics import ApiMetrics
 from services.http.operations import operations_router
 from services.http.pages import mount_pages
 from services.http.params import parameter_rejected
+from services.http.reports import reports_router
 from services.http.request_context import request_context
 from services.intake.publisher import Publisher
 from streams.watermarks import WatermarkReader
@@ -120,6 +121,7 @@ def create_api(settings: Settings) -> FastAPI:
     app.include_router(assets_router())
     app.include_router(kpis_router(table))
     app.include_router(lifespan_router())
+    app.include_router(reports_router(settings))
     app.include_router(live_router(feed, metrics))
     if settings.metrics_port is None:
 

@@ -38,7 +38,7 @@ from typing import IO, Any
 import orjson
 
 from events.codec import InvalidEvent, decode_object
-from events.models import LifecycleEvent
+from events.models import CURRENT_SCHEMA_VERSION, LifecycleEvent
 
 NAMESPACE = uuid.UUID("2d5f5a5c-1d0e-4a8e-b3f0-6b7265746c67")
 TAKE_BACK_CHANNELS = ("resale", "refurbishment", "donation", "recycling")
@@ -185,7 +185,7 @@ def _event(
     obj = {
         "event_id": str(event_id),
         "event_type": kind,
-        "schema_version": 1,
+        "schema_version": CURRENT_SCHEMA_VERSION,
         "tenant_id": tenant,
         "asset_id": asset,
         "occurred_at": at.isoformat(),

@@ -37,6 +37,7 @@ from projections.postgres import reads
 from projections.postgres.connection import Connection
 from projections.postgres.kpi_store import factor_history, settings_timeline
 from projections.tenant_settings import SettingsTimeline
+from services.reports.formats import markdown_cell, spreadsheet_safe
 
 AssetKey = tuple[str, str]
 
@@ -297,14 +298,14 @@ def to_csv(report: dict[str, Any]) -> str:
                 if value is None
                 else orjson.dumps(value).decode()
                 if not isinstance(value, str)
-                else value,
+                else spreadsheet_safe(value),
             ]
         )
     return out.getvalue()
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# CSRD datapoints - {report['tenant_id']}, {report['year']}", ""]
+    lines = [f"# CSRD datapoints - {markdown_cell(report['tenant_id'])}, {report['year']}", ""]
     lines.append(f"As of: {report['as_of'] or 'all events recorded so far'}  ")
     lines.append(f"Basis: {report['basis']}")
     for section, values in report.items():
@@ -312,6 +313,6 @@ def to_markdown(report: dict[str, Any]) -> str:
             continue
         lines += ["", f"## {section}", "", "| datapoint | value |", "|---|---|"]
         for key, value in sorted(flatten(values).items()):
-            shown = orjson.dumps(value).decode() if isinstance(value, list) else value
-            lines.append(f"| {key} | {'' if value is None else shown} |")
+            shown = orjson.dumps(value).decode() if isinstance(value, list) else str(value)
+            lines.append(f"| {key} | {'' if value is None else markdown_cell(shown)} |")
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.models import Category
+from events.models import CURRENT_SCHEMA_VERSION, Category
 
 NAMESPACE = uuid.UUID("8f0b7d9e-6a52-4c1e-9f6d-6b7265746164")
 
@@ -120,7 +120,7 @@ def event_object(
     return {
         "event_id": str(event_id),
         "event_type": kind,
-        "schema_version": 1,
+        "schema_version": CURRENT_SCHEMA_VERSION,
         "tenant_id": tenant_id,
         "asset_id": asset_id,
         "occurred_at": occurred_at.isoformat(),
