@@ -1,7 +1,8 @@
 """The canonical lifecycle-event contract (``docs/methodology.md``, "Lifecycle events and
 states").
 
-Six event types, one per real-world fact, each an envelope plus a typed payload. Models are
+Six lifecycle event types, one per real-world fact, and the four of the internal re-use
+marketplace, each an envelope plus a typed payload. Models are
 frozen and strict about what they accept, because every event is evidence that ends up in a
 CSRD statement: a value we cannot trust is rejected with the field named, never coerced.
 """
@@ -16,9 +17,10 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-# 2 (issue #16, the 11180:1 take-back report): optional functional tests, data-erasure
-# certificates, compensation paid to the buyer and the EU/EEA place of reuse. Version-1 events
-# stay valid: events/upcasting.py brings them up (docs/methodology.md, "Contract versions").
+# 2: optional functional tests, data-erasure certificates, compensation paid to the buyer and
+# the EU/EEA place of reuse (the 11180:1 take-back report), and the four events of the internal
+# re-use marketplace. Version-1 events stay valid: events/upcasting.py brings them up
+# (docs/methodology.md, "Contract versions").
 CURRENT_SCHEMA_VERSION = 2
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -100,6 +102,15 @@ class TakeBackChannel(StrEnum):
     REFURBISHMENT = "refurbishment"
     DONATION = "donation"
     RECYCLING = "recycling"
+
+
+class OfferCondition(StrEnum):
+    """The condition an org unit declares when it offers a device for internal re-use."""
+
+    AS_NEW = "as_new"
+    GOOD = "good"
+    FAIR = "fair"
+    WORN = "worn"
 
 
 class RepairKind(StrEnum):
@@ -219,6 +230,38 @@ class RecycledPayload(_Strict):
     )
 
 
+class OfferedForReusePayload(_Strict):
+    """An org unit offers a device it uses to other org units (schema_version 2)."""
+
+    org_unit: Name = Field(description="The org unit offering the device.")
+    condition: OfferCondition
+    includes: Annotated[list[Name], Field(max_length=20)] = Field(
+        default=[], description="What comes with it, e.g. a charger or a docking station."
+    )
+    location: Name | None = Field(default=None, description="Where the device can be fetched.")
+    available_until: date | None = Field(
+        default=None, description="Last day of the offer; absent means until withdrawn."
+    )
+
+
+class ReservedPayload(_Strict):
+    """Another org unit reserves an open offer: the first reservation holds it, later ones
+    queue behind it (schema_version 2)."""
+
+    offer_id: UUID = Field(description="The event_id of the offered_for_reuse event.")
+    org_unit: Name = Field(description="The org unit reserving the device.")
+
+
+class ReservationReleasedPayload(_Strict):
+    offer_id: UUID
+    org_unit: Name = Field(description="The org unit whose reservation ends.")
+
+
+class OfferWithdrawnPayload(_Strict):
+    offer_id: UUID
+    reason: Name | None = None
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -272,14 +315,54 @@ class Recycled(_Envelope):
     payload: RecycledPayload
 
 
+class OfferedForReuse(_Envelope):
+    event_type: Literal["offered_for_reuse"] = "offered_for_reuse"
+    payload: OfferedForReusePayload
+
+
+class Reserved(_Envelope):
+    event_type: Literal["reserved"] = "reserved"
+    payload: ReservedPayload
+
+
+class ReservationReleased(_Envelope):
+    event_type: Literal["reservation_released"] = "reservation_released"
+    payload: ReservationReleasedPayload
+
+
+class OfferWithdrawn(_Envelope):
+    event_type: Literal["offer_withdrawn"] = "offer_withdrawn"
+    payload: OfferWithdrawnPayload
+
+
 LifecycleEvent = Annotated[
-    Purchased | Repaired | Redeployed | TakenBack | Refurbished | Recycled,
+    Purchased
+    | Repaired
+    | Redeployed
+    | TakenBack
+    | Refurbished
+    | Recycled
+    | OfferedForReuse
+    | Reserved
+    | ReservationReleased
+    | OfferWithdrawn,
     Field(discriminator="event_type"),
 ]
 
-EventType = Literal["purchased", "repaired", "redeployed", "taken_back", "refurbished", "recycled"]
+EventType = Literal[
+    "purchased",
+    "repaired",
+    "redeployed",
+    "taken_back",
+    "refurbished",
+    "recycled",
+    "offered_for_reuse",
+    "reserved",
+    "reservation_released",
+    "offer_withdrawn",
+]
 
-EVENT_TYPES: tuple[EventType, ...] = (
+LIFECYCLE_TYPES: tuple[EventType, ...] = (
     "purchased",
     "repaired",
     "redeployed",
@@ -287,3 +370,14 @@ EVENT_TYPES: tuple[EventType, ...] = (
     "refurbished",
     "recycled",
 )
+"""The six facts of a device's life."""
+
+MARKETPLACE_TYPES: tuple[EventType, ...] = (
+    "offered_for_reuse",
+    "reserved",
+    "reservation_released",
+    "offer_withdrawn",
+)
+"""The internal re-use marketplace (schema_version 2); the hand-over is ``redeployed``."""
+
+EVENT_TYPES: tuple[EventType, ...] = (*LIFECYCLE_TYPES, *MARKETPLACE_TYPES)

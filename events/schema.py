@@ -16,7 +16,9 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "kretslopp lifecycle event"
     schema["description"] = (
         "One real-world fact in the life of an IT device: purchased, repaired, redeployed, "
-        "taken_back, refurbished or recycled. Discriminated on event_type."
+        "taken_back, refurbished or recycled; or a step of the internal re-use marketplace: "
+        "offered_for_reuse, reserved, reservation_released, offer_withdrawn. Discriminated on "
+        "event_type. Events of schema_version 1 are accepted and upcast."
     )
     schema["examples"] = list(EXAMPLES.values())
     return schema

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from events.models import CURRENT_SCHEMA_VERSION
+from events.models import CURRENT_SCHEMA_VERSION, MARKETPLACE_TYPES
 
 JsonObject = dict[str, Any]
 Upcaster = Callable[[JsonObject], JsonObject]
@@ -37,6 +37,10 @@ def upcast_v1_to_v2(raw: JsonObject) -> JsonObject:
     """Version 2 only added optional payload fields, so a version-1 event is the same event
     in version 2, unless it already carries one of them: then it was not a valid version-1
     event, and the producer is told to say version 2."""
+    if raw.get("event_type") in MARKETPLACE_TYPES:
+        raise UnsupportedSchemaVersion(
+            f"event_type {raw['event_type']} was added in schema_version 2; send schema_version 2"
+        )
     payload = raw.get("payload")
     if isinstance(payload, dict):
         for name in ADDED_IN_V2.get(str(raw.get("event_type")), ()):

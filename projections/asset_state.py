@@ -23,22 +23,33 @@ from typing import Any
 
 from events.models import (
     LifecycleEvent,
+    OfferedForReuse,
+    OfferWithdrawn,
     Purchased,
     Recycled,
     Redeployed,
     Refurbished,
     Repaired,
+    ReservationReleased,
+    Reserved,
     TakenBack,
 )
+from projections import marketplace
 
-# Where two events share an occurred_at, the lifecycle order decides.
+# Where two events share an occurred_at, the lifecycle order decides: an offer, its
+# reservations and its release or withdrawal come before the hand-over (redeployed). Ranks are
+# stored with each state (last_event_rank); migration 0011 moved them from 0..5 to 0..50.
 TYPE_RANK: dict[str, int] = {
     "purchased": 0,
-    "repaired": 1,
-    "redeployed": 2,
-    "taken_back": 3,
-    "refurbished": 4,
-    "recycled": 5,
+    "repaired": 10,
+    "offered_for_reuse": 12,
+    "reserved": 14,
+    "reservation_released": 16,
+    "offer_withdrawn": 18,
+    "redeployed": 20,
+    "taken_back": 30,
+    "refurbished": 40,
+    "recycled": 50,
 }
 
 MAX_ANOMALIES_KEPT = 20
@@ -55,6 +66,7 @@ class AnomalyKind(StrEnum):
     AFTER_RECYCLED = "event_after_recycled"
     AFTER_END_OF_USE = "in_use_event_after_end_of_use"
     REPEATED_PURCHASE = "repeated_purchase"
+    REJECTED_TRANSITION = "rejected_transition"  # the marketplace's rules refused it
 
 
 EventKey = tuple[datetime, int, str]
@@ -70,14 +82,18 @@ class Anomaly:
     event_type: str
     occurred_at: datetime
     kind: AnomalyKind
+    reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "event_id": self.event_id,
             "event_type": self.event_type,
             "occurred_at": self.occurred_at.isoformat(),
             "kind": self.kind.value,
         }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +127,7 @@ class AssetState:
     incomplete_history: bool = False
     anomaly_count: int = 0
     anomalies: tuple[Anomaly, ...] = ()
+    offers: marketplace.Offers = ()  # the internal re-use marketplace (projections/marketplace.py)
     event_count: int = 0
     first_occurred_at: datetime | None = None
     last_key: EventKey | None = field(default=None)
@@ -154,8 +171,10 @@ def _with(state: AssetState, changes: Changes) -> AssetState:
     return new
 
 
-def _anomaly(state: AssetState, event: LifecycleEvent, kind: AnomalyKind) -> Changes:
-    found = Anomaly(str(event.event_id), event.event_type, event.occurred_at, kind)
+def _anomaly(
+    state: AssetState, event: LifecycleEvent, kind: AnomalyKind, reason: str | None = None
+) -> Changes:
+    found = Anomaly(str(event.event_id), event.event_type, event.occurred_at, kind, reason)
     return {
         "anomaly_count": state.anomaly_count + 1,
         "anomalies": (*state.anomalies, found)[-MAX_ANOMALIES_KEPT:],
@@ -180,6 +199,15 @@ def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
     changes: Changes = {"event_count": state.event_count + 1, "last_key": event_key(event)}
     changes.update(_changes(state, event))
     return _with(state, changes)
+
+
+def _offers(state: AssetState, event: LifecycleEvent) -> Changes:
+    """The marketplace's part of an applied event, or the anomaly of a refused one."""
+    try:
+        offers = marketplace.apply(state.offers, event, state.status is Status.IN_USE)
+    except marketplace.Rejected as exc:
+        return _anomaly(state, event, AnomalyKind.REJECTED_TRANSITION, str(exc))
+    return {"offers": offers} if offers != state.offers else {}
 
 
 def _changes(state: AssetState, event: LifecycleEvent) -> Changes:
@@ -215,12 +243,16 @@ def _changes(state: AssetState, event: LifecycleEvent) -> Changes:
         if ended:
             return _anomaly(state, event, AnomalyKind.AFTER_END_OF_USE)
         return {
+            **_offers(state, event),  # the hand-over of an open offer
             "status": Status.IN_USE,
             "org_unit": event.payload.to_org_unit,
             "redeploy_count": state.redeploy_count + 1,
         }
+    if isinstance(event, OfferedForReuse | Reserved | ReservationReleased | OfferWithdrawn):
+        return _offers(state, event)
     if isinstance(event, TakenBack):
         return {
+            **_offers(state, event),  # closes an open offer
             **_end_of_use(state, event, f"taken_back:{event.payload.channel.value}"),
             "status": Status.TAKEN_BACK,
             "taken_back_at": state.taken_back_at or event.occurred_at,
@@ -244,6 +276,7 @@ def _changes(state: AssetState, event: LifecycleEvent) -> Changes:
         return changes
     if isinstance(event, Recycled):
         return {
+            **_offers(state, event),  # closes an open offer
             **_end_of_use(state, event, "recycled"),
             "status": Status.RECYCLED,
             "recycled_at": event.occurred_at,

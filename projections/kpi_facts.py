@@ -37,6 +37,10 @@ from projections.tenant_settings import SettingsSource, TenantSettings
 
 SECONDS_PER_YEAR = 365.25 * 86400  # years = days / 365.25 (docs/methodology.md, KPI definitions)
 
+# The version of the definitions below. Bump it when a measure is added or its definition
+# changes: the worker then recomputes every aggregate from the asset states at start-up.
+FACTS_VERSION = 2  # 2: ended_reused_internally (internal re-use share)
+
 MEASURES: tuple[str, ...] = (
     "purchases",
     "purchases_certified",
@@ -47,6 +51,7 @@ MEASURES: tuple[str, ...] = (
     "ended",
     "ended_taken_back",
     "ended_recycled",
+    "ended_reused_internally",
     "taken_back_resale",
     "taken_back_refurbishment",
     "taken_back_donation",
@@ -165,6 +170,8 @@ def facts(state: AssetState, settings: SettingsSource, table: FactorTable) -> Fa
             m[f"taken_back_{state.end_reason.split(':', 1)[1]}"] += 1
         else:
             m["ended_recycled"] += 1
+        if state.redeploy_count > 0:  # a second internal user before the use ended
+            m["ended_reused_internally"] += 1
         if life_s is not None:
             m["lifespan_known"] += 1
             m["lifespan_seconds_sum"] += life_s

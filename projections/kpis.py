@@ -51,6 +51,8 @@ def compute(m: Mapping[str, int]) -> dict[str, Any]:
         "reached_target_share": share(m.get("reached_target", 0), lifespan_known),
         # 2. take-back share, and second life of what was taken back
         "taken_back_share": share(m.get("ended_taken_back", 0), ended),
+        # internal re-use: a second internal user before the use ended
+        "internal_reuse_share": share(m.get("ended_reused_internally", 0), ended),
         "ended_by_channel": {
             "taken_back_resale": m.get("taken_back_resale", 0),
             "taken_back_refurbishment": m.get("taken_back_refurbishment", 0),

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from projections.asset_state import Anomaly, AnomalyKind, AssetState, Status
+from projections.marketplace import Offer
 
 COLUMNS: tuple[str, ...] = (
     "tenant_id",
@@ -37,6 +38,7 @@ COLUMNS: tuple[str, ...] = (
     "incomplete_history",
     "anomaly_count",
     "anomalies",
+    "offers",
     "event_count",
     "first_occurred_at",
     "last_occurred_at",
@@ -64,7 +66,7 @@ def to_row(state: AssetState) -> dict[str, Any]:
             value = value.value if value is not None else None
         elif column == "certifications":
             value = list(value)
-        elif column == "anomalies":
+        elif column in ("anomalies", "offers"):
             value = [a.as_json() for a in value]
         elif column in _TIMES and value is not None:
             value = value.isoformat()
@@ -87,9 +89,11 @@ def from_row(row: Row) -> AssetState:
             event_type=a["event_type"],
             occurred_at=datetime.fromisoformat(a["occurred_at"]),
             kind=AnomalyKind(a["kind"]),
+            reason=a.get("reason"),
         )
         for a in row["anomalies"]
     )
+    values["offers"] = tuple(Offer.from_json(o) for o in row["offers"])
     values["last_key"] = (row["last_occurred_at"], row["last_event_rank"], row["last_event_id"])
     return AssetState(**values)
 

@@ -38,6 +38,10 @@ def event_dict(
         "taken_back": {"counterparty": "Inrego", "channel": "refurbishment"},
         "refurbished": {"refurbisher": "Inrego"},
         "recycled": {"recycler": "Stena", "inside_eu_eea": True},
+        "offered_for_reuse": {"org_unit": "unit-1", "condition": "good"},
+        "reserved": {"offer_id": str(uuid.uuid4()), "org_unit": "unit-3"},
+        "reservation_released": {"offer_id": str(uuid.uuid4()), "org_unit": "unit-3"},
+        "offer_withdrawn": {"offer_id": str(uuid.uuid4())},
     }
     return {
         "event_id": event_id or str(uuid.uuid4()),

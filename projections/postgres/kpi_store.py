@@ -17,6 +17,7 @@ from projections import state_rows
 from projections.asset_state import AssetState
 from projections.carbon import FACTOR_TABLES, FactorTable, FactorTableVersion
 from projections.kpi_facts import (
+    FACTS_VERSION,
     MEASURES,
     Contribution,
     Facts,
@@ -226,14 +227,16 @@ async def _record_factor_table(
 async def ensure_model(
     conn: Connection, table: FactorTable, recorded_by: str = "kretslopp worker"
 ) -> bool:
-    """Record the factor table in use; recompute everything if it changed. True if it did.
+    """Record the factor table in use; recompute everything if it, or the version of the KPI
+    definitions (``FACTS_VERSION``), changed. True if it did.
 
     Every table in use is kept in ``factor_table_history`` with its figures, who recorded it
     and when, so a report as known before a change still uses the table of its day."""
     async with conn.transaction():
         await locks.lock_factor_model(conn)
         row = await conn.fetchrow(
-            "SELECT factor_source, factor_version, updated_at FROM kpi_model FOR UPDATE"
+            "SELECT factor_source, factor_version, facts_version, updated_at FROM kpi_model "
+            "FOR UPDATE"
         )
         history = await factor_history(conn)
         if row is not None and not history:
@@ -247,17 +250,20 @@ async def ensure_model(
         latest = history[-1].table if history else None
         if latest is None or latest != table:
             await _record_factor_table(conn, table, recorded_by)
-        if row is not None and (row["factor_source"], row["factor_version"]) == (
-            table.source,
-            table.version,
-        ):
+        if row is not None and (
+            row["factor_source"],
+            row["factor_version"],
+            row["facts_version"],
+        ) == (table.source, table.version, FACTS_VERSION):
             return False
         await conn.execute(
-            "INSERT INTO kpi_model (factor_source, factor_version) VALUES ($1, $2) "
-            "ON CONFLICT (singleton) DO UPDATE SET factor_source = EXCLUDED.factor_source, "
-            "factor_version = EXCLUDED.factor_version, updated_at = now()",
+            "INSERT INTO kpi_model (factor_source, factor_version, facts_version) "
+            "VALUES ($1, $2, $3) ON CONFLICT (singleton) DO UPDATE SET "
+            "factor_source = EXCLUDED.factor_source, factor_version = EXCLUDED.factor_version, "
+            "facts_version = EXCLUDED.facts_version, updated_at = now()",
             table.source,
             table.version,
+            FACTS_VERSION,
         )
         if row is None:
             count = await conn.fetchval("SELECT count(*) FROM asset_state")
@@ -265,8 +271,9 @@ async def ensure_model(
                 return False
         assets = await recompute(conn, table)
         log.warning(
-            "factor table changed: KPIs recomputed",
-            previous=dict(row) if row else None,
+            "factor table or KPI definitions changed: KPIs recomputed",
+            previous={k: str(v) for k, v in dict(row).items()} if row else None,
+            facts_version=FACTS_VERSION,
             factor_source=table.source,
             factor_version=table.version,
             assets=assets,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from projections.carbon import BOAVIZTA_DEFAULT_LIFE_YEARS
 from projections.kpi_facts import MEASURES, SECONDS_PER_YEAR
 from projections.kpis import compute
+from projections.marketplace import ListedAsset, Offer
 from projections.postgres.connection import Connection
 from projections.postgres.kpi_store import settings_timeline
 
@@ -177,6 +178,50 @@ async def lifespan_histories(
         supplier,
     )
     return [(r["purchased_at"], r["ended_at"]) for r in rows]
+
+
+async def marketplace_assets(
+    conn: Connection, tenant_id: str, offer_id: str | None = None
+) -> list[ListedAsset]:
+    """The tenant's assets that were ever offered for re-use (one offer's asset with
+    ``offer_id``), with their offers (the partial index on offers keeps this to them)."""
+    rows = await conn.fetch(
+        "SELECT asset_id, category, purchased_at, status, offers FROM asset_state "
+        "WHERE tenant_id = $1 AND offers <> '[]'::jsonb "
+        "AND ($2::text IS NULL OR offers @> jsonb_build_array(jsonb_build_object('offer_id', $2)))"
+        " ORDER BY asset_id",
+        tenant_id,
+        offer_id,
+    )
+    return [
+        ListedAsset(
+            r["asset_id"],
+            r["category"],
+            r["purchased_at"],
+            r["status"],
+            tuple(Offer.from_json(o) for o in r["offers"]),
+        )
+        for r in rows
+    ]
+
+
+async def asset_status(conn: Connection, tenant_id: str, asset_id: str) -> str | bool | None:
+    """The asset's status; False when kretslopp has never seen the asset."""
+    row = await conn.fetchrow(
+        "SELECT status FROM asset_state WHERE tenant_id = $1 AND asset_id = $2",
+        tenant_id,
+        asset_id,
+    )
+    return False if row is None else row["status"]
+
+
+async def event_recorded(conn: Connection, event_id: str) -> bool:
+    """Whether the event log holds this event id (a command already carried out)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM event_log WHERE event_id = $1::uuid)", event_id
+        )
+    )
 
 
 async def asset_with_history(

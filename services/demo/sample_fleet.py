@@ -5,8 +5,12 @@ Shapes follow ``docs/methodology.md``: Boavizta default lifetimes per category, 
 near the published medians for primary-data purchases, a share of refurbished purchases,
 certifications that are sometimes expired on the purchase date, take-back channels, ITAD
 refurbishment, direct recycling inside or outside the EU/EEA, assets bought before the system
-existed (no purchase event) and a few late-reported repairs. Event ids are UUIDv5 of the seed,
-so playing the same history twice adds nothing.
+existed (no purchase event) and a few late-reported repairs; take-backs with functional tests,
+data-erasure certificates and compensation; internal re-use through the marketplace (offers,
+reservations, a released reservation, hand-overs, withdrawn offers and offers nobody took before
+the device left). Event ids are UUIDv5 of the seed, so playing the same history twice adds
+nothing. The schema-2 facts draw from their own random stream, so the rest of the history is
+what it was before they existed.
 """
 
 from __future__ import annotations
@@ -187,8 +191,10 @@ def generate(
         refurbished = rng.random() < 0.12
         maker, model = rng.choice(profile.makers)
         org_unit = rng.choice(tenant.org_units)
+        extra = random.Random(f"{seed}/{i}")  # schema-2 facts: a stream of their own
         n = 0
-        if rng.random() >= 0.03:  # 3 % were bought before the system existed: no purchase
+        known = rng.random() >= 0.03  # 3 % were bought before the system existed
+        if known:
             payload: dict[str, Any] = {
                 "category": category,
                 "manufacturer": maker,
@@ -230,40 +236,82 @@ def generate(
             )
             n += 1
             (late if rng.random() < 0.05 else on_time).append(repair)
-        for _ in range(_poisson(rng, redeploys_per_year * years)):
-            when = bought + timedelta(days=rng.uniform(30, max(31, (horizon - bought).days)))
-            on_time.append(
-                b.event(
-                    "redeployed",
-                    tenant,
-                    asset,
-                    when,
-                    n,
-                    {"to_org_unit": rng.choice(tenant.org_units)},
-                )
+        redeploys = [
+            (
+                bought + timedelta(days=rng.uniform(30, max(31, (horizon - bought).days))),
+                rng.choice(tenant.org_units),
             )
+            for _ in range(_poisson(rng, redeploys_per_year * years))
+        ]
+        for r, (when, to_unit) in enumerate(sorted(redeploys)):
+            if r == 0 and known and to_unit != org_unit and extra.random() < 0.5:
+                # found a second user through the marketplace: offered, reserved, handed over
+                for event in _offer_then_reserve(
+                    b, extra, tenant, asset, when, n, org_unit, to_unit
+                ):
+                    on_time.append(event)
+                    n += 1
+            on_time.append(b.event("redeployed", tenant, asset, when, n, {"to_org_unit": to_unit}))
             n += 1
         if ends >= END:
             continue
+        last_hand_over = max((when for when, _ in redeploys), default=bought)
+        if known and extra.random() < 0.12 and (ends - last_hand_over).days > 60:
+            # offered before it left, and nobody took it: closed by the take-back or recycling,
+            # or withdrawn by the unit
+            offered = b.event(
+                "offered_for_reuse",
+                tenant,
+                asset,
+                ends - timedelta(days=40),
+                n,
+                {
+                    "org_unit": org_unit,
+                    "condition": extra.choice(["good", "fair", "worn"]),
+                    "available_until": (ends - timedelta(days=10)).date().isoformat(),
+                },
+                source="kretslopp-marketplace",
+            )
+            on_time.append(offered)
+            n += 1
+            if extra.random() < 0.3:
+                on_time.append(
+                    b.event(
+                        "offer_withdrawn",
+                        tenant,
+                        asset,
+                        ends - timedelta(days=15),
+                        n,
+                        {"offer_id": offered["event_id"]},
+                        source="kretslopp-marketplace",
+                    )
+                )
+                n += 1
         if rng.random() < tenant.take_back_share:
             itad = rng.choice(ITADS)
             channel = rng.choices(
                 ["refurbishment", "resale", "donation", "recycling"], [55, 20, 5, 20]
             )[0]
+            take_back: dict[str, Any] = {
+                "counterparty": itad,
+                "channel": channel,
+                "certificate_reference": f"TB-{seed}-{i}",
+                "inside_eu_eea": extra.random() < 0.95,
+            }
+            if extra.random() < 0.9:
+                take_back["data_erasure_certificate_reference"] = f"DE-{seed}-{i}"
+            if extra.random() < 0.7:
+                take_back["functional_test"] = {
+                    "result": "passed" if extra.random() < 0.85 else "failed",
+                    "report_reference": f"FT-{seed}-{i}",
+                }
+            if channel in ("refurbishment", "resale") and extra.random() < 0.6:
+                take_back["compensation"] = {
+                    "amount": round(profile.price_sek * extra.uniform(0.03, 0.12)),
+                    "currency": "SEK",
+                }
             on_time.append(
-                b.event(
-                    "taken_back",
-                    tenant,
-                    asset,
-                    ends,
-                    n,
-                    {
-                        "counterparty": itad,
-                        "channel": channel,
-                        "certificate_reference": f"TB-{seed}-{i}",
-                    },
-                    source="itad-report",
-                )
+                b.event("taken_back", tenant, asset, ends, n, take_back, source="itad-report")
             )
             n += 1
             after = ends + timedelta(days=rng.randint(20, 90))
@@ -282,6 +330,8 @@ def generate(
                             "refurbisher": itad,
                             "grade": rng.choice(["A", "A", "B", "C"]),
                             "refurbishment_footprint_kg_co2e": footprint,
+                            "functional_test": {"result": "passed"},
+                            "inside_eu_eea": extra.random() < 0.9,
                         },
                         source="itad-report",
                     )
@@ -320,6 +370,56 @@ def generate(
             )
     on_time.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     return on_time + late
+
+
+def _offer_then_reserve(
+    b: _Builder,
+    rng: random.Random,
+    tenant: TenantProfile,
+    asset: str,
+    handed_over: datetime,
+    n: int,
+    offering: str,
+    taking: str,
+) -> list[dict[str, Any]]:
+    """An offer two weeks before the hand-over and the taker's reservation; now and then a
+    third unit reserves first and releases it again."""
+    offer = b.event(
+        "offered_for_reuse",
+        tenant,
+        asset,
+        handed_over - timedelta(days=14),
+        n,
+        {
+            "org_unit": offering,
+            "condition": rng.choice(["as_new", "good", "good", "fair"]),
+            "includes": rng.choice([[], ["charger"], ["charger", "docking station"]]),
+            "location": f"{offering}, IT desk",
+        },
+        source="kretslopp-marketplace",
+    )
+    events = [offer]
+
+    def reservation(kind: str, unit: str, days_before: int) -> None:
+        events.append(
+            b.event(
+                kind,
+                tenant,
+                asset,
+                handed_over - timedelta(days=days_before),
+                n + len(events),
+                {"offer_id": offer["event_id"], "org_unit": unit},
+                source="kretslopp-marketplace",
+            )
+        )
+
+    others = [u for u in tenant.org_units if u not in (offering, taking)]
+    if others and rng.random() < 0.2:
+        other = rng.choice(others)
+        reservation("reserved", other, 9)
+        reservation("reservation_released", other, 7)
+    reservation("reserved", taking, 5)
+    return events
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

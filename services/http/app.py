@@ -1,8 +1,9 @@
 """The HTTP API (FastAPI; OpenAPI document at ``/openapi.json``, docs at ``/docs``), one
 router per resource: ingest and adapters (``ingest.py``), operations (``operations.py``),
 assets (``assets.py``), KPIs and fleet (``kpis.py``), lifespan survival (``lifespan.py``),
-reports (``reports.py``), the live stream (``live.py``), the dashboard and docs pages
-(``pages.py``), Prometheus metrics (``metrics.py``).
+reports (``reports.py``), the re-use marketplace (``offers.py``), the live stream
+(``live.py``), the dashboard and docs pages (``pages.py``), Prometheus metrics
+(``metrics.py``).
 
 Reads come from PostgreSQL only (``/v1/status`` also asks Kafka for high-water marks). Field
 names carry their units (``_kg_co2e``, ``_kg``, ``_years``, ``_share`` in 0..1).
@@ -29,6 +30,7 @@ from services.http.kpis import kpis_router
 from services.http.lifespan import lifespan_router
 from services.http.live import ChangeFeed, live_router
 from services.http.metrics import ApiMetrics
+from services.http.offers import OfferConflict, offer_conflict, offers_router
 from services.http.operations import operations_router
 from services.http.pages import mount_pages
 from services.http.params import parameter_rejected
@@ -116,12 +118,14 @@ def create_api(settings: Settings) -> FastAPI:
     app.middleware("http")(metrics.middleware)
     app.middleware("http")(request_context)
     app.add_exception_handler(RequestValidationError, parameter_rejected)  # type: ignore[arg-type]
+    app.add_exception_handler(OfferConflict, offer_conflict)
     app.include_router(gateway_router(publisher))
     app.include_router(operations_router(settings, watermarks))
     app.include_router(assets_router())
     app.include_router(kpis_router(table))
     app.include_router(lifespan_router())
     app.include_router(reports_router(settings))
+    app.include_router(offers_router(publisher))
     app.include_router(live_router(feed, metrics))
     if settings.metrics_port is None:
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from projections.postgres import reads
 from services.http.auth import TenantCaller
@@ -19,6 +19,7 @@ class Anomaly(BaseModel):
     event_type: str
     occurred_at: datetime
     kind: str
+    reason: str | None = None
 
 
 class AssetView(BaseModel):
@@ -44,6 +45,9 @@ class AssetView(BaseModel):
     incomplete_history: bool
     anomaly_count: int
     anomalies: list[Anomaly]
+    offers: list[dict[str, Any]] = Field(
+        default=[], description="Its offers on the internal re-use marketplace, oldest first."
+    )
     event_count: int
 
 

@@ -56,6 +56,7 @@ class KpiValues(BaseModel):
     lifespan_median_years: float | None
     reached_target_share: float | None
     taken_back_share: float | None
+    internal_reuse_share: float | None
     ended_by_channel: dict[str, int]
     taken_back_assets: int
     second_life_share: float | None

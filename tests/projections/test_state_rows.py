@@ -9,7 +9,7 @@ from hypothesis import given
 
 from events.models import LifecycleEvent
 from projections import state_rows
-from projections.asset_state import fold
+from projections.asset_state import TYPE_RANK, fold
 from tests.factories import T0, event
 from tests.projections.test_asset_state import histories
 
@@ -45,4 +45,4 @@ def test_row_of_recycled_asset_with_anomaly() -> None:
     assert row["status"] == "recycled"
     assert row["anomaly_count"] == 1
     assert row["anomalies"][0]["kind"] == "event_after_recycled"
-    assert row["last_event_rank"] == 1
+    assert row["last_event_rank"] == TYPE_RANK["repaired"] == 10

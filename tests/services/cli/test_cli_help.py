@@ -27,6 +27,7 @@ COMMANDS = [
     "dlq",
     "replay",
     "adapters",
+    "offers",
 ]
 
 

@@ -1,0 +1,164 @@
+"""The re-use marketplace through the real API, broker and worker: offer, concurrent
+reservations (exactly one wins), release, hand-over, KPIs, refusals with reasons."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.factories import event_dict
+from tests.integration.conftest import StackEnv, auth, fetch_all, kretslopp, write_directly
+from tests.integration.invariants import assert_kpis_are_one_pass
+
+T = "market"
+
+
+async def until(
+    client: httpx.AsyncClient, found: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        offers = (await client.get(f"/v1/tenants/{T}/offers", params={"closed": "true"})).json()
+        if found(offers["offers"]):
+            return list(offers["offers"])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen in {timeout_s}s: {offers}")
+        await asyncio.sleep(0.2)
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+async def test_offer_reserve_release_hand_over_and_exactly_one_concurrent_winner(
+    env: StackEnv, api: str
+) -> None:
+    now = datetime.now(UTC)
+    await write_directly(
+        env,
+        [
+            event_dict("purchased", tenant=T, asset="pc1", at=now - timedelta(days=800)),
+            event_dict("purchased", tenant=T, asset="gone", at=now - timedelta(days=900)),
+            event_dict("recycled", tenant=T, asset="gone", at=now - timedelta(days=2)),
+        ],
+    )
+    env.worker()
+    offers = f"/v1/tenants/{T}/offers"
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, T), timeout=30) as client:
+        body = {"org_unit": "skola-nord", "condition": "good", "includes": ["charger"]}
+        gone = await client.post(offers, json={**body, "request_id": rid(), "asset_id": "gone"})
+        unknown = await client.post(offers, json={**body, "request_id": rid(), "asset_id": "x"})
+        hostile = await client.post(
+            offers, json={**body, "request_id": rid(), "asset_id": "pc1", "org_unit": "a\x07b"}
+        )
+        extra = await client.post(
+            offers, json={**body, "request_id": rid(), "asset_id": "pc1", "price": 1}
+        )
+        assert gone.status_code == 422 and "only an asset in use" in gone.json()["detail"]
+        assert unknown.status_code == 422 and unknown.json()["detail"].startswith("asset_id")
+        assert hostile.status_code == 422 and hostile.json()["errors"][0]["field"] == "org_unit"
+        assert extra.status_code == 422
+
+        offer_id = rid()
+        made = await client.post(offers, json={**body, "request_id": offer_id, "asset_id": "pc1"})
+        assert made.status_code == 202, made.text
+        assert made.json()["offer_id"] == offer_id
+        [listed] = await until(client, lambda o: len(o) == 1)
+        assert (listed["status"], listed["category"], listed["includes"]) == (
+            "open",
+            "laptop",
+            ["charger"],
+        )
+        assert 2.1 < listed["age_years"] < 2.3
+        twice = await client.post(offers, json={**body, "request_id": rid(), "asset_id": "pc1"})
+        assert twice.status_code == 409 and offer_id in twice.json()["detail"]
+        own = await client.post(
+            f"{offers}/{offer_id}/reserve", json={"request_id": rid(), "org_unit": "skola-nord"}
+        )
+        assert own.status_code == 422
+
+        units = [f"unit-{i}" for i in range(8)]
+        requests = {u: rid() for u in units}
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    f"{offers}/{offer_id}/reserve", json={"request_id": requests[u], "org_unit": u}
+                )
+                for u in units
+            )
+        )
+        won = [u for u, a in zip(units, answers, strict=True) if a.status_code == 202]
+        assert len(won) == 1, [a.text for a in answers]
+        winner = won[0]
+        lost = [a for a in answers if a.status_code != 202]
+        assert {a.status_code for a in lost} == {409}
+        assert {a.json()["holder_org_unit"] for a in lost} == {winner}
+        retried = await client.post(
+            f"{offers}/{offer_id}/reserve",
+            json={"request_id": requests[winner], "org_unit": winner},
+        )
+        assert retried.status_code == 202  # the same request again: carried out once
+        await until(client, lambda o: o[0]["holder_org_unit"] == winner)
+
+        loser = next(u for u in units if u != winner)
+        not_held = await client.post(
+            f"{offers}/{offer_id}/release", json={"request_id": rid(), "org_unit": loser}
+        )
+        assert not_held.status_code == 409 and not_held.json()["holder_org_unit"] == winner
+        freed = await client.post(
+            f"{offers}/{offer_id}/release", json={"request_id": rid(), "org_unit": winner}
+        )
+        assert freed.status_code == 202
+        await until(client, lambda o: o[0]["status"] == "open")
+        second = await client.post(
+            f"{offers}/{offer_id}/reserve", json={"request_id": rid(), "org_unit": loser}
+        )
+        assert second.status_code == 202, second.text
+        handed = await client.post(f"{offers}/{offer_id}/handover", json={"request_id": rid()})
+        assert handed.status_code == 202, handed.text
+        [closed] = await until(client, lambda o: o[0]["status"] == "handed_over")
+        assert closed["handed_to"] == loser
+        asset = (await client.get(f"/v1/tenants/{T}/assets/pc1")).json()["asset"]
+        assert asset["org_unit"] == loser
+        assert [o["outcome"] for o in asset["offers"]] == ["handed_over"]
+        month = now.strftime("%Y-%m")
+        figures = (await client.get(f"{offers}/kpis", params={"from": month, "to": month})).json()
+        assert (figures["offers_handed_over"], figures["offers_open_now"]) == (1, 0)
+        assert 0 <= figures["median_days_on_offer"] < 1
+        after = await client.post(
+            f"{offers}/{offer_id}/reserve", json={"request_id": rid(), "org_unit": "unit-9"}
+        )
+        assert after.status_code == 404
+        foreign = await client.get(offers, headers=await auth(env, "someone-else"))
+        assert foreign.status_code == 403
+
+    logged = await fetch_all(
+        env.dsn,
+        "SELECT event_type, payload FROM event_log WHERE asset_id = 'pc1' "
+        "ORDER BY occurred_at, event_type",
+    )
+    kinds = [r["event_type"] for r in logged]
+    assert kinds == [
+        "purchased",
+        "offered_for_reuse",
+        "reserved",
+        "reservation_released",
+        "reserved",
+        "redeployed",
+    ], kinds  # one reservation of the eight concurrent ones reached the log
+    await assert_kpis_are_one_pass(env.dsn)
+
+    listed_cli = await kretslopp(env, "offers", "list", "--tenant", T, "--closed", "--json")
+    assert listed_cli.returncode == 0, listed_cli.stderr
+    assert [o["status"] for o in orjson.loads(listed_cli.stdout)] == ["handed_over"]
+    table = await kretslopp(env, "offers", "list", "--tenant", T, "--closed")
+    assert "handed_over" in table.stdout
+    bad = await kretslopp(env, "offers", "kpis", "--tenant", T, "--from", "2026-1", "--to", "x")
+    assert bad.returncode != 0 and "not a month" in bad.stderr and "Traceback" not in bad.stderr
