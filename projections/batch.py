@@ -93,3 +93,24 @@ def prepare(records: list[SourceRecord]) -> Batch:
         except Exception as exc:  # never let one record stop the partition
             batch.dead_letters.append(DeadLetter(record, "unexpected", None, repr(exc)))
     return batch
+
+
+def conflict(accepted: LifecycleEvent, repeat: LifecycleEvent) -> str | None:
+    """Why ``repeat`` is not the event ``accepted`` although it has its ``event_id``, or None
+    when it is the same fact again (a redelivery or a resend, counted as a duplicate).
+
+    An event id names one fact. A copy with other facts is not silently dropped as a
+    duplicate: it becomes a dead letter, and the first accepted copy stands. The reason names
+    the differing field only within one tenant, so another tenant's event is never described.
+    ``source`` and ``recorded_at`` may differ (a relay renames the source; kretslopp sets the
+    other), and an instant is the same in any UTC offset.
+    """
+    if (accepted.tenant_id, accepted.asset_id) != (repeat.tenant_id, repeat.asset_id):
+        return f"event_id {accepted.event_id} already names another event; choose a new id"
+    for name in ("event_type", "occurred_at", "payload"):
+        if getattr(accepted, name) != getattr(repeat, name):
+            return (
+                f"event_id {accepted.event_id} was already accepted with another {name}; an "
+                "event id names one fact: send the correction with a new id"
+            )
+    return None

@@ -18,7 +18,7 @@ from events.models import LifecycleEvent
 from infra import faults
 from projections import event_rows, state_rows
 from projections.asset_state import AssetState, fold, needs_refold
-from projections.batch import Batch, DecodedEvent
+from projections.batch import Batch, DeadLetter, DecodedEvent, conflict
 from projections.carbon import DEFAULT_FACTOR_SOURCE, FACTOR_TABLES, FactorTable
 from projections.postgres import changes, checkpoints, kpi_store, locks
 from projections.postgres.connection import Connection
@@ -165,12 +165,17 @@ async def apply_batch(
         candidates = _unique_by_event_id(fresh)
         inserted = await _insert_events(conn, topic, candidates)
         new = [d for d in candidates if d.event.event_id in inserted]
+        accepted = {id(d) for d in new}
+        conflicting = await _conflicting(conn, [d for d in fresh if id(d) not in accepted])
+        dead = [*dead, *conflicting]
         applied_by_partition: dict[int, int] = defaultdict(int)
         fresh_by_partition: dict[int, int] = defaultdict(int)
         for d in new:
             applied_by_partition[d.record.partition] += 1
         for d in fresh:
             fresh_by_partition[d.record.partition] += 1
+        for letter in conflicting:
+            fresh_by_partition[letter.record.partition] -= 1
         duplicates_by_partition = {
             p: fresh_by_partition[p] - applied_by_partition[p] for p in partitions
         }
@@ -219,12 +224,33 @@ async def apply_batch(
         faults.reached("before_commit")
     return BatchOutcome(
         applied=len(new),
-        duplicates=len(fresh) - len(new),
+        duplicates=len(fresh) - len(new) - len(conflicting),
         dead_letters=dead_inserted,
         below_checkpoint=below,
         refolded_assets=refolded,
         assets_written=written,
     )
+
+
+async def _conflicting(conn: Connection, repeats: list[DecodedEvent]) -> list[DeadLetter]:
+    """Dead letters for the repeats of an event id whose content differs from the accepted
+    copy (``projections.batch.conflict``). Only repeats are read back: duplicates are rare."""
+    if not repeats:
+        return []
+    stored = {
+        r["event_id"]: event_rows.from_row(r)
+        for r in await conn.fetch(
+            "SELECT * FROM event_log WHERE event_id = ANY($1::uuid[])",
+            list({d.event.event_id for d in repeats}),
+        )
+    }
+    letters = []
+    for d in repeats:
+        first = stored.get(d.event.event_id)
+        reason = conflict(first, d.event) if first is not None else None
+        if reason is not None:
+            letters.append(DeadLetter(d.record, "conflicting_duplicate", "event_id", reason))
+    return letters
 
 
 async def _unknown_events(conn: Connection, items: list[DecodedEvent]) -> list[DecodedEvent]:

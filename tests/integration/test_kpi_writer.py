@@ -128,3 +128,44 @@ async def test_a_refused_change_notice_never_fails_the_batch(
     assert rows[0]["n"] == 120
     dead = await fetch_all(env.dsn, "SELECT count(*) AS n FROM dead_letters")
     assert dead[0]["n"] == 0
+
+
+async def test_a_reused_event_id_with_other_content_is_a_dead_letter_not_a_duplicate(
+    env: StackEnv, conn: Connection
+) -> None:
+    """Issue #11's follow-up: a second event under an accepted event id was counted as a
+    duplicate and its facts were lost without a word. Now the same fact again is a duplicate;
+    other facts, or another asset or tenant, under the id are a dead letter that names why (and
+    never describes the other tenant's event); the first copy stands."""
+    first = event_dict("purchased", tenant="t1", asset="a", weight_kg=1.5)
+    again = dict(first)
+    corrected = {**first, "payload": {**first["payload"], "weight_kg": 2.5}}
+    other_tenant = {**first, "tenant_id": "t2"}
+    moved = {**first, "occurred_at": "2021-06-01T00:00:00+00:00"}
+
+    def records(objects: list[dict[str, object]], start: int) -> list[SourceRecord]:
+        return [SourceRecord(0, start + i, None, orjson.dumps(o)) for i, o in enumerate(objects)]
+
+    one = await apply_batch(conn, "g", "t", prepare(records([first, corrected], 0)))
+    assert (one.applied, one.duplicates, one.dead_letters) == (1, 0, 1)  # in one batch
+    two = await apply_batch(conn, "g", "t", prepare(records([again, other_tenant, moved], 2)))
+    assert (two.applied, two.duplicates, two.dead_letters) == (0, 1, 2)
+    letters = await fetch_all(
+        env.dsn, "SELECT kafka_offset, reason_kind, field, reason FROM dead_letters ORDER BY 1"
+    )
+    assert [(r["kafka_offset"], r["reason_kind"], r["field"]) for r in letters] == [
+        (1, "conflicting_duplicate", "event_id"),
+        (3, "conflicting_duplicate", "event_id"),
+        (4, "conflicting_duplicate", "event_id"),
+    ]
+    assert "another payload" in letters[0]["reason"]
+    assert "another occurred_at" in letters[2]["reason"]
+    assert "already names another event" in letters[1]["reason"]
+    assert "payload" not in letters[1]["reason"] and "t1" not in letters[1]["reason"]
+    [stored] = await fetch_all(env.dsn, "SELECT tenant_id, payload FROM event_log")
+    assert (stored["tenant_id"], stored["payload"]["weight_kg"]) == ("t1", 1.5)
+    [checkpoint] = await fetch_all(
+        env.dsn, "SELECT events_applied, duplicates_skipped, dead_letters FROM checkpoints"
+    )
+    assert tuple(checkpoint) == (1, 1, 3)  # every record counted once, in one place
+    await assert_kpis_are_one_pass(env.dsn)

@@ -42,3 +42,29 @@ def test_tombstone_is_a_dead_letter() -> None:
     batch = prepare([_rec(0, 0, None)])
     assert batch.dead_letters[0].kind == "not_json"
     assert "tombstone" in batch.dead_letters[0].reason
+
+
+def test_the_same_fact_again_is_no_conflict_other_facts_are() -> None:
+    from projections.batch import conflict
+    from tests.factories import event, event_dict
+
+    base = event_dict(
+        "recycled", tenant="t", asset="a", event_id="1f0e4c77-0000-4000-8000-0000000000aa"
+    )
+    accepted = event("recycled", tenant="t", asset="a", event_id=base["event_id"])
+    same_instant = {**base, "occurred_at": "2020-01-01T01:00:00+01:00", "source": "relay"}
+    from events.codec import EVENT_ADAPTER
+
+    assert conflict(accepted, EVENT_ADAPTER.validate_python(same_instant)) is None
+    changed = EVENT_ADAPTER.validate_python(
+        {**base, "payload": {**base["payload"], "inside_eu_eea": False}}
+    )
+    assert "another payload" in (conflict(accepted, changed) or "")
+    retyped = EVENT_ADAPTER.validate_python(
+        event_dict("repaired", tenant="t", asset="a", event_id=base["event_id"])
+    )
+    assert "another event_type" in (conflict(accepted, retyped) or "")
+    elsewhere = EVENT_ADAPTER.validate_python({**base, "tenant_id": "tenant-b"})
+    reason = conflict(accepted, elsewhere) or ""
+    assert "already names another event" in reason
+    assert "tenant" not in reason and "payload" not in reason  # nothing of the other event
