@@ -243,6 +243,16 @@ async def test_dashboard_in_chromium(env: StackEnv) -> None:
     history.append(
         event_dict("taken_back", tenant="acme", asset="pc-1", at=NOW - timedelta(days=10))
     )
+    history.append(  # on the re-use marketplace, offered by a unit with a hostile name
+        event_dict(
+            "offered_for_reuse",
+            tenant="acme",
+            asset="pc-4",
+            at=NOW - timedelta(days=5),
+            org_unit=HOSTILE,
+            condition="good",
+        )
+    )
     await produce(env, [as_record(o) for o in history])
     await wait_for_totals(env, len(history))
     port = free_port()
@@ -285,6 +295,16 @@ async def test_dashboard_in_chromium(env: StackEnv) -> None:
                     ".map(td => td.textContent)"
                 ),
                 "injected": len(driver.find_elements(By.CSS_SELECTOR, "main img")),
+                "offers": driver.execute_script(
+                    "return [...document.querySelectorAll('#offers tbody tr')]"
+                    ".map(tr => [...tr.cells].map(td => td.textContent))"
+                ),
+                "market": driver.find_element(By.ID, "marketplace-kpis").text,
+                "survival": driver.execute_script(
+                    "const l = document.querySelector('#survival .legend');"
+                    "return [document.querySelectorAll('#survival polyline.survival-line')"
+                    ".length, l ? l.textContent : null]"
+                ),
                 "url": driver.current_url,
                 "local": driver.execute_script("return JSON.stringify(localStorage)"),
                 "session": driver.execute_script(
@@ -335,6 +355,12 @@ async def test_dashboard_in_chromium(env: StackEnv) -> None:
             process.terminate()
             process.wait(10)
     assert HOSTILE in seen["suppliers"] and seen["injected"] == 0
+    [offer] = seen["offers"]  # the marketplace: the open offer, its unit's name as text
+    assert offer[0] == "pc-4" and offer[4] == HOSTILE and offer[6] == "open"
+    assert "open offers now\n1" in seen["market"]
+    # 8 laptops bought, pc-1 taken back when the page loaded: one curve, 7 still in use
+    # (no target line without a category: targets are per category)
+    assert seen["survival"] == [1, "median survival not reached · 8 devices, 7 still in use"]
     assert key not in seen["url"] and key not in seen["local"] and key in seen["session"]
     assert seen["same_page"], "updated without a reload"
     (row,) = await fetch_all(

@@ -11,6 +11,7 @@ const DEFINITIONS = {
   lifespan_mean_years: "Mean years from purchase to end of use (first take-back or recycling), of devices whose use ended in the period.",
   lifespan_median_years: "Median of the same lifespans.",
   taken_back_share: "Devices taken back / devices whose use ended in the period (taken back + recycled directly).",
+  internal_reuse_share: "Devices that had a second internal user (a new org unit) before their use ended / devices whose use ended in the period. No separate saving: it counts through the longer life.",
   certification_share: "Purchases in the period with a recognised sustainability certificate valid on the purchase date (UTC) / purchases.",
   refurbished_purchase_share: "Purchases of refurbished devices / purchases in the period.",
   savings_longer_life_kg_co2e: "Avoided embodied emissions from using devices longer than the baseline lifespan.",
@@ -23,6 +24,7 @@ const TILES = [
   ["lifespan_mean_years", "Mean lifespan", "years", 2],
   ["lifespan_median_years", "Median lifespan", "years", 2],
   ["taken_back_share", "Take-back share", "%", 1],
+  ["internal_reuse_share", "Internal re-use", "%", 1],
   ["certification_share", "Certification share", "%", 1],
   ["refurbished_purchase_share", "Refurbished purchases", "%", 1],
   ["savings_longer_life_kg_co2e", "Avoided: longer life", "t CO2e", 2],
@@ -91,11 +93,17 @@ async function load() {
   const byOrgUnit = new URLSearchParams({ from: $("from").value, to: $("to").value });
   byOrgUnit.append("group_by", "org_unit");
   try {
-    const [now, before, months, suppliers, orgUnits, fleet, status] = await Promise.all([
-      api(`/kpis?${q}`), api(`/kpis?${prev}`), api(`/kpis?${byMonth}`),
-      api(`/kpis?${bySupplier}`), api(`/kpis?${byOrgUnit}`), api("/fleet"), api("/status"),
-    ]);
-    state = { now, before, months, suppliers, orgUnits, fleet, status };
+    const period = new URLSearchParams({ from: $("from").value, to: $("to").value });
+    const survivalQuery = new URLSearchParams();
+    if ($("category").value) survivalQuery.set("category", $("category").value);
+    if ($("supplier").value) survivalQuery.set("supplier", $("supplier").value);
+    const [now, before, months, suppliers, orgUnits, fleet, status, survival, offers, market] =
+      await Promise.all([
+        api(`/kpis?${q}`), api(`/kpis?${prev}`), api(`/kpis?${byMonth}`),
+        api(`/kpis?${bySupplier}`), api(`/kpis?${byOrgUnit}`), api("/fleet"), api("/status"),
+        api(`/lifespan/survival?${survivalQuery}`), api("/offers"), api(`/offers/kpis?${period}`),
+      ]);
+    state = { now, before, months, suppliers, orgUnits, fleet, status, survival, offers, market };
     $("error").textContent = "";
     render();
     $("changed").textContent = "updated " + new Date().toLocaleTimeString();
@@ -111,7 +119,7 @@ function kpisOf(report) {
 }
 
 function render() {
-  const { now, before, months, suppliers, orgUnits, fleet, status } = state;
+  const { now, before, months, suppliers, orgUnits, fleet, status, survival, offers, market } = state;
   $("factor-source").textContent = `factors: ${now.factor_source} ${now.factor_version}`;
   renderTiles(kpisOf(now), kpisOf(before), fleet, now);
   renderOps(status);
@@ -119,6 +127,8 @@ function render() {
   renderFleetAge(fleet);
   renderRoutes(kpisOf(now));
   renderSuppliers(suppliers);
+  renderSurvival(survival);
+  renderMarketplace(offers, market);
   fillOptions("category", Object.keys(fleet.by_category).filter((c) => c));
   fillOptions("supplier", suppliers.slices.map((s) => s.dimensions.supplier));
   fillOptions("org_unit", orgUnits.slices.map((s) => s.dimensions.org_unit));
@@ -272,6 +282,70 @@ function renderRoutes(kpis) {
     ["disposal", 0],
   ];
   $("routes").replaceChildren(bars(rows, Math.max(1, ...rows.map((r) => r[1])), ""));
+}
+
+// S(t) as a step line with its 95 % band, the median and the target lifespan marked.
+function renderSurvival(report) {
+  const w = 520, h = 220, left = 40, bottom = 30;
+  const chart = svg(w, h);
+  const steps = report.curve;
+  const maxYears = Math.max(1, report.target_years || 0, ...report.by_year.map((r) => r.year));
+  const x = (t) => left + (t / maxYears) * (w - left - 20);
+  const y = (s) => h - bottom - s * (h - bottom - 10);
+  add(chart, "line", { x1: left, y1: h - bottom, x2: w - 10, y2: h - bottom, class: "axis" });
+  for (const tick of [0, 0.5, 1]) add(chart, "text", { x: 2, y: y(tick) + 4, class: "tick" }, `${tick * 100}%`);
+  for (let t = 0; t <= maxYears; t += Math.max(1, Math.round(maxYears / 8))) {
+    add(chart, "text", { x: x(t) - 4, y: h - bottom + 14, class: "tick" }, `${t} y`);
+  }
+  const line = (key) => {
+    let previous = 1, points = [[x(0), y(1)]];
+    for (const step of steps) {
+      points.push([x(step.years), y(previous)], [x(step.years), y(step[key])]);
+      previous = step[key];
+    }
+    points.push([x(maxYears), y(previous)]);
+    return points.map((p) => p.join(",")).join(" ");
+  };
+  add(chart, "polyline", { points: line("ci_lower"), class: "survival-band" });
+  add(chart, "polyline", { points: line("ci_upper"), class: "survival-band" });
+  add(chart, "polyline", { points: line("survival"), class: "survival-line" });
+  if (report.target_years) {
+    add(chart, "line", { x1: x(report.target_years), y1: 10, x2: x(report.target_years), y2: h - bottom, class: "target" });
+  }
+  const median = report.median_years === null ? "not reached" : `${report.median_years.toFixed(1)} y`;
+  const reach = report.reached_target_share === null ? "" :
+    ` · reaching the ${report.target_years} y target: ${format(report.reached_target_share, "%", 0)}`;
+  add(chart, "text", { x: left, y: h - 5, class: "legend" },
+    `median survival ${median}${reach} · ${report.assets} devices, ${report.censored} still in use`);
+  $("survival").replaceChildren(chart);
+}
+
+function fact(list, label, text) {
+  const dt = document.createElement("dt"); dt.textContent = label;
+  const dd = document.createElement("dd"); dd.textContent = text;
+  list.append(dt, dd);
+}
+
+function renderMarketplace(offers, market) {
+  const list = $("marketplace-kpis");
+  list.replaceChildren();
+  const then = market.expired_unused_devices_now;
+  fact(list, "open offers now", String(market.offers_open_now));
+  fact(list, "handed over in the period", String(market.offers_handed_over));
+  fact(list, "median days on offer", market.median_days_on_offer === null ? "n/a" : market.median_days_on_offer.toFixed(1));
+  fact(list, "expired unused", `${market.offers_expired_unused} (now: ${then.in_use} in use, ${then.taken_back} taken back, ${then.refurbished} refurbished, ${then.recycled} recycled)`);
+  fact(list, "internal re-use share", format(market.internal_reuse_share, "%", 1));
+  const body = $("offers").tBodies[0];
+  body.replaceChildren();
+  for (const o of offers.offers.slice(0, 50)) {
+    const tr = document.createElement("tr");
+    const status = o.holder_org_unit ? `reserved by ${o.holder_org_unit}` : o.status;
+    for (const text of [o.asset_id, o.category || "?", o.age_years === null ? "?" : `${o.age_years.toFixed(1)} y`,
+      o.condition, o.org_unit, o.days_on_offer.toFixed(0), status]) {
+      const td = document.createElement("td"); td.textContent = text; tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
 }
 
 const SUPPLIER_COLUMNS = [
