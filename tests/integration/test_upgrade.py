@@ -1,0 +1,103 @@
+"""A database of the previous release upgrades in place: states, settings and factor tables
+stored before the migrations of this release (0010, 0011) read back and fold on correctly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from events.codec import encode
+from projections import state_rows
+from projections.asset_state import fold
+from projections.batch import SourceRecord, prepare
+from projections.carbon import BOAVIZTA_PCF_MEDIAN
+from projections.postgres import migrate as migrations
+from projections.postgres.connection import connect
+from projections.postgres.kpi_store import ensure_model, settings_timeline
+from projections.postgres.writer import apply_batch
+from tests.factories import T0, event
+from tests.integration.conftest import StackEnv, fetch_all
+from tests.integration.invariants import assert_kpis_are_one_pass
+
+
+async def test_states_settings_and_the_factor_table_of_the_previous_release_upgrade(
+    env: StackEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken_back = [
+        event("purchased", asset="a"),
+        event("taken_back", asset="a", at=T0 + timedelta(days=900)),
+    ]
+    before = [m for m in migrations.available() if m.version < 10]
+    conn = await connect(env.dsn)
+    try:
+        monkeypatch.setattr(migrations, "available", lambda: before)
+        await migrations.migrate(conn)
+        # what the previous release stored: a state whose last event (taken_back) had rank 3,
+        # settings without versions, the factor table in kpi_model only
+        state = fold(taken_back)
+        assert state is not None
+        row = {k: v for k, v in state_rows.to_row(state).items() if k != "offers"}
+        row["last_event_rank"] = 3
+        await conn.execute(
+            f"INSERT INTO asset_state ({', '.join(row)}, updated_at) SELECT {', '.join(row)}, "
+            "now() FROM jsonb_populate_recordset(NULL::asset_state, $1::jsonb)",
+            [row],
+        )
+        for e in taken_back:
+            await conn.execute(
+                "INSERT INTO event_log (event_id, tenant_id, asset_id, event_type, "
+                "schema_version, occurred_at, recorded_at, source, payload, topic, "
+                "kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, 1, $5, now(), $6, "
+                "$7::jsonb, 't', 0, 0)",
+                e.event_id,
+                e.tenant_id,
+                e.asset_id,
+                e.event_type,
+                e.occurred_at,
+                e.source,
+                e.payload.model_dump(mode="json", exclude_none=True),
+            )
+        await conn.execute(
+            "INSERT INTO tenant_settings (tenant_id, settings) VALUES ('tenant-a', $1::jsonb)",
+            {"baseline_years": {"laptop": 3.0}},
+        )
+        await conn.execute(
+            "INSERT INTO kpi_model (factor_source, factor_version) VALUES ($1, $2)",
+            BOAVIZTA_PCF_MEDIAN.source,
+            BOAVIZTA_PCF_MEDIAN.version,
+        )
+        monkeypatch.undo()
+        applied = await migrations.migrate(conn)
+        assert applied == [
+            "0010_settings_and_factor_history.sql",
+            "0011_reuse_marketplace.sql",
+        ]
+        # the worker starts: the stored table becomes version 1 of the history, and the new
+        # KPI definitions (facts version 2) recompute the aggregates
+        assert await ensure_model(conn, BOAVIZTA_PCF_MEDIAN, "worker (test)")
+        [factor] = await fetch_all(env.dsn, "SELECT version, recorded_by FROM factor_table_history")
+        assert tuple(factor) == (1, "in use before factor tables were versioned")
+        timeline = await settings_timeline(conn, "tenant-a")
+        assert (timeline.version, timeline.latest.effective_from) == (1, None)
+        assert timeline.at(T0).baseline("laptop") == 3.0
+
+        [stored] = await fetch_all(env.dsn, "SELECT last_event_rank FROM asset_state")
+        assert stored["last_event_rank"] == 30  # taken_back's rank in this release
+        # a refurbishment at the take-back's very instant sorts after it: folded on top; a
+        # repair at that instant sorts before it: the asset is refolded from the log
+        same_instant = T0 + timedelta(days=900)
+        late = [
+            event("refurbished", asset="a", at=same_instant),
+            event("repaired", asset="a", at=same_instant),
+        ]
+        records = [SourceRecord(0, i, None, encode(e)) for i, e in enumerate(late)]
+        outcome = await apply_batch(conn, "g", "t", prepare(records))
+        assert (outcome.applied, outcome.refolded_assets) == (2, 1)
+    finally:
+        await conn.close()
+    [final] = await fetch_all(env.dsn, "SELECT * FROM asset_state")
+    expected = fold([*taken_back, *late])
+    assert expected is not None
+    assert state_rows.comparable(state_rows.from_row(final)) == state_rows.comparable(expected)
+    await assert_kpis_are_one_pass(env.dsn)
