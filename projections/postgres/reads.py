@@ -205,6 +205,19 @@ async def marketplace_assets(
     ]
 
 
+async def rejected_transitions(conn: Connection, tenant_id: str) -> list[dict[str, Any]]:
+    """Marketplace events the fold kept but did not apply, with their reasons, newest first
+    (``kretslopp offers rejected``; the topic path's answer to an impossible transition)."""
+    rows = await conn.fetch(
+        "SELECT s.asset_id, a.* FROM asset_state s, jsonb_to_recordset(s.anomalies) AS "
+        "a(event_id text, event_type text, occurred_at text, kind text, reason text) "
+        "WHERE s.tenant_id = $1 AND s.anomaly_count > 0 AND a.kind = 'rejected_transition' "
+        "ORDER BY a.occurred_at DESC, a.event_id",
+        tenant_id,
+    )
+    return [dict(r) for r in rows]
+
+
 async def asset_status(conn: Connection, tenant_id: str, asset_id: str) -> str | bool | None:
     """The asset's status; False when kretslopp has never seen the asset."""
     row = await conn.fetchrow(

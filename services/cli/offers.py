@@ -1,4 +1,5 @@
-"""``kretslopp offers list|kpis``: the internal re-use marketplace from the command line.
+"""``kretslopp offers list|kpis|rejected``: the internal re-use marketplace from the command
+line.
 
 The commands that change offers (offer, reserve, release, withdraw, hand over) are HTTP calls
 (``/v1/tenants/{tenant}/offers``), made by the tools org units use; this reads what they did.
@@ -42,6 +43,8 @@ def run_offers(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         async with migrated(dsn) as conn:
+            if args.action == "rejected":
+                return await reads.rejected_transitions(conn, args.tenant)
             assets = await reads.marketplace_assets(conn, args.tenant)
             if args.action == "list":
                 return [
@@ -65,6 +68,20 @@ def run_offers(settings: Settings, args: argparse.Namespace) -> int:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return 0
     console = Console(soft_wrap=True)
+    if args.action == "rejected":
+        rejected = Table(title=f"marketplace events not applied, {escape(args.tenant)}")
+        for column in ("occurred at", "asset", "event", "event id", "reason"):
+            rejected.add_column(column, overflow="fold")
+        for r in result:
+            rejected.add_row(
+                r["occurred_at"],
+                escape(r["asset_id"]),
+                r["event_type"],
+                r["event_id"],
+                escape(r["reason"] or ""),
+            )
+        console.print(rejected)
+        return 0
     table = Table(title=f"offers of {escape(args.tenant)} ({len(result)})")
     for column in (
         "asset",
@@ -114,6 +131,12 @@ def register(sub: Any) -> None:
     kpis.add_argument("--from", dest="first", required=True, metavar="YYYY-MM")
     kpis.add_argument("--to", dest="last", required=True, metavar="YYYY-MM")
     kpis.set_defaults(json=True)
+    rejected = actions.add_parser(
+        "rejected",
+        help="marketplace events kept but not applied (impossible in fact order), with reasons",
+    )
+    rejected.add_argument("--tenant", required=True)
+    rejected.add_argument("--json", action="store_true", help="JSON instead of a table")
     offers.set_defaults(func=handle)
 
 

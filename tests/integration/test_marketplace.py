@@ -160,5 +160,16 @@ async def test_offer_reserve_release_hand_over_and_exactly_one_concurrent_winner
     assert [o["status"] for o in orjson.loads(listed_cli.stdout)] == ["handed_over"]
     table = await kretslopp(env, "offers", "list", "--tenant", T, "--closed")
     assert "handed_over" in table.stdout
+    # on the topic path, a reservation of the closed offer is kept, not applied, with a reason
+    stale = event_dict(
+        "reserved", tenant=T, asset="pc1", at=datetime.now(UTC), offer_id=offer_id, org_unit="hr"
+    )
+    await write_directly(env, [stale], 1000)
+    rejected = await kretslopp(env, "offers", "rejected", "--tenant", T, "--json")
+    assert [(r["event_id"], r["reason"]) for r in orjson.loads(rejected.stdout)] == [
+        (stale["event_id"], f"reserved: offer {offer_id} is not open")
+    ]
+    shown = await kretslopp(env, "offers", "rejected", "--tenant", T)
+    assert "is not open" in shown.stdout
     bad = await kretslopp(env, "offers", "kpis", "--tenant", T, "--from", "2026-1", "--to", "x")
     assert bad.returncode != 0 and "not a month" in bad.stderr and "Traceback" not in bad.stderr
