@@ -11,8 +11,9 @@ naming the holder's org unit (never a person).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import structlog
@@ -42,6 +43,7 @@ from services.http.params import (
 from services.intake.publisher import Publisher
 
 log = structlog.get_logger(__name__)
+Handler = TypeVar("Handler", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
 class _Command(BaseModel):
@@ -185,6 +187,12 @@ async def _open_offer(conn: Connection, tenant_id: str, offer_id: UUID) -> tuple
 def offers_router(publisher: Publisher) -> APIRouter:
     router = APIRouter(tags=["marketplace"])
 
+    def command(path: str) -> Callable[[Handler], Handler]:
+        """A command route: 202 with the event produced, or a documented 4xx/503."""
+        return router.post(
+            path, status_code=202, response_model=CommandAccepted, responses=COMMAND_RESPONSES
+        )
+
     async def produce(
         tenant_id: str, asset_id: str, kind: str, request_id: UUID, payload: Any, source: str
     ) -> dict[str, Any]:
@@ -281,12 +289,7 @@ def offers_router(publisher: Publisher) -> APIRouter:
             }
         )
 
-    @router.post(
-        "/v1/tenants/{tenant_id}/offers",
-        status_code=202,
-        response_model=CommandAccepted,
-        responses=COMMAND_RESPONSES,
-    )
+    @command("/v1/tenants/{tenant_id}/offers")
     async def offer(
         request: Request, tenant_id: TenantPath, key: TenantCaller, body: OfferCommand
     ) -> Any:
@@ -321,12 +324,7 @@ def offers_router(publisher: Publisher) -> APIRouter:
         )
         return _accepted(event, str(body.request_id))
 
-    @router.post(
-        "/v1/tenants/{tenant_id}/offers/{offer_id}/reserve",
-        status_code=202,
-        response_model=CommandAccepted,
-        responses=COMMAND_RESPONSES,
-    )
+    @command("/v1/tenants/{tenant_id}/offers/{offer_id}/reserve")
     async def reserve(
         request: Request,
         tenant_id: TenantPath,
@@ -357,12 +355,7 @@ def offers_router(publisher: Publisher) -> APIRouter:
                 )
         return _accepted(event, str(offer_id))
 
-    @router.post(
-        "/v1/tenants/{tenant_id}/offers/{offer_id}/release",
-        status_code=202,
-        response_model=CommandAccepted,
-        responses=COMMAND_RESPONSES,
-    )
+    @command("/v1/tenants/{tenant_id}/offers/{offer_id}/release")
     async def release(
         request: Request,
         tenant_id: TenantPath,
@@ -394,12 +387,7 @@ def offers_router(publisher: Publisher) -> APIRouter:
                 )
         return _accepted(event, str(offer_id))
 
-    @router.post(
-        "/v1/tenants/{tenant_id}/offers/{offer_id}/withdraw",
-        status_code=202,
-        response_model=CommandAccepted,
-        responses=COMMAND_RESPONSES,
-    )
+    @command("/v1/tenants/{tenant_id}/offers/{offer_id}/withdraw")
     async def withdraw(
         request: Request,
         tenant_id: TenantPath,
@@ -420,12 +408,7 @@ def offers_router(publisher: Publisher) -> APIRouter:
                 )
         return _accepted(event, str(offer_id))
 
-    @router.post(
-        "/v1/tenants/{tenant_id}/offers/{offer_id}/handover",
-        status_code=202,
-        response_model=CommandAccepted,
-        responses=COMMAND_RESPONSES,
-    )
+    @command("/v1/tenants/{tenant_id}/offers/{offer_id}/handover")
     async def hand_over(
         request: Request,
         tenant_id: TenantPath,
