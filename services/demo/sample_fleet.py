@@ -253,9 +253,42 @@ def generate(
                     n += 1
             on_time.append(b.event("redeployed", tenant, asset, when, n, {"to_org_unit": to_unit}))
             n += 1
-        if ends >= END:
-            continue
         last_hand_over = max((when for when, _ in redeploys), default=bought)
+        if ends >= END:
+            offered_at = END - timedelta(days=extra.randint(1, 60))
+            if known and extra.random() < 0.05 and offered_at > last_hand_over + timedelta(days=1):
+                # on offer now, at the end of the history: some already reserved
+                offer = b.event(
+                    "offered_for_reuse",
+                    tenant,
+                    asset,
+                    offered_at,
+                    n,
+                    {
+                        "org_unit": org_unit,
+                        "condition": extra.choice(["as_new", "good", "good", "fair", "worn"]),
+                        "includes": extra.choice([[], ["charger"]]),
+                        "location": f"{org_unit}, IT desk",
+                    },
+                    source="kretslopp-marketplace",
+                )
+                on_time.append(offer)
+                n += 1
+                takers = [u for u in tenant.org_units if u != org_unit]
+                if extra.random() < 0.4:
+                    on_time.append(
+                        b.event(
+                            "reserved",
+                            tenant,
+                            asset,
+                            min(END, offered_at + timedelta(days=extra.randint(0, 3))),
+                            n,
+                            {"offer_id": offer["event_id"], "org_unit": extra.choice(takers)},
+                            source="kretslopp-marketplace",
+                        )
+                    )
+                    n += 1
+            continue
         if known and extra.random() < 0.12 and (ends - last_hand_over).days > 60:
             # offered before it left, and nobody took it: closed by the take-back or recycling,
             # or withdrawn by the unit
