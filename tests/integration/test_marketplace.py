@@ -21,7 +21,7 @@ T = "market"
 
 
 async def until(
-    client: httpx.AsyncClient, found: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60
+    client: httpx.AsyncClient, found: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 120
 ) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     while True:
