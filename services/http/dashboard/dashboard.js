@@ -337,7 +337,10 @@ function renderMarketplace(offers, market) {
   fact(list, "internal re-use share", format(market.internal_reuse_share, "%", 1));
   const body = $("offers").tBodies[0];
   body.replaceChildren();
-  for (const o of offers.offers.slice(0, 50)) {
+  const shown = 10;
+  $("offers-more").textContent = offers.offers.length > shown
+    ? `${offers.offers.length - shown} more: GET /v1/tenants/{tenant}/offers or kretslopp offers list` : "";
+  for (const o of offers.offers.slice(0, shown)) {
     const tr = document.createElement("tr");
     const status = o.holder_org_unit ? `reserved by ${o.holder_org_unit}` : o.status;
     for (const text of [o.asset_id, o.category || "?", o.age_years === null ? "?" : `${o.age_years.toFixed(1)} y`,
