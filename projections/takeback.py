@@ -105,9 +105,18 @@ def unit(
         return None
     after = [e for e in events if event_key(e) > event_key(sent_in)]
     purchase = next((e for e in events if isinstance(e, Purchased)), None)
-    refurbished = next((e for e in after if isinstance(e, Refurbished)), None)
     recycled = sent_in if isinstance(sent_in, Recycled) else None
     recycled = recycled or next((e for e in after if isinstance(e, Recycled)), None)
+    # recycled is terminal: a refurbishment reported after it is an anomaly, no reuse
+    refurbished = next(
+        (
+            e
+            for e in after
+            if isinstance(e, Refurbished)
+            and (recycled is None or event_key(e) < event_key(recycled))
+        ),
+        None,
+    )
 
     intake: FunctionalTest | None = None
     compensation: list[dict[str, Any]] = []

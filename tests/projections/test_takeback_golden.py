@@ -220,3 +220,23 @@ def test_filters_by_supplier_and_counterparty() -> None:
     assert [u["asset_id"] for u in run(supplier="Dustin")["units"]] == ["u3", "u5"]
     assert [u["asset_id"] for u in run(counterparty="Stena")["units"]] == ["u5"]
     assert run(supplier="Nobody")["totals"]["by_outcome"]["reused"]["share"] is None
+
+
+def test_a_refurbishment_reported_after_the_recycling_is_no_reuse() -> None:
+    """recycled is terminal (an event after it is an anomaly): the unit stays recycled."""
+    events = [
+        EVENT_ADAPTER.validate_python(o)
+        for o in (
+            event_dict("purchased", tenant=T, asset="x", at=d("2020-01-01")),
+            event_dict("recycled", tenant=T, asset="x", at=d("2026-02-01")),
+            event_dict("refurbished", tenant=T, asset="x", at=d("2026-03-01")),
+        )
+    ]
+    states = fold_all(events)
+    r = report(states, {(T, "x"): events}, TenantSettings(), BOAVIZTA_PCF_MEDIAN, PERIOD)
+    [unit] = r["units"]
+    assert (unit["channel"], unit["outcome"], unit["co2e_saved_kg"]) == (
+        "direct_recycling",
+        "recycled",
+        None,
+    )
