@@ -44,6 +44,11 @@ class KpiQuery:
         return datetime(self.first_month.year, self.first_month.month, 1, tzinfo=UTC)
 
     @property
+    def last_day(self) -> date:
+        """The last day of the last month."""
+        return date.fromordinal(self.end.date().toordinal() - 1)
+
+    @property
     def end(self) -> datetime:
         """Exclusive: the first instant after the last month."""
         y, m = self.last_month.year, self.last_month.month
@@ -181,17 +186,22 @@ async def lifespan_histories(
 
 
 async def marketplace_assets(
-    conn: Connection, tenant_id: str, offer_id: str | None = None
+    conn: Connection,
+    tenant_id: str,
+    offer_id: str | None = None,
+    asset_id: str | None = None,
 ) -> list[ListedAsset]:
-    """The tenant's assets that were ever offered for re-use (one offer's asset with
-    ``offer_id``), with their offers (the partial index on offers keeps this to them)."""
+    """The tenant's assets that were ever offered for re-use (only one offer's asset with
+    ``offer_id``, only one asset with ``asset_id``), with their offers (the partial index on
+    offers keeps this to them)."""
     rows = await conn.fetch(
         "SELECT asset_id, category, purchased_at, status, offers FROM asset_state "
         "WHERE tenant_id = $1 AND offers <> '[]'::jsonb "
         "AND ($2::text IS NULL OR offers @> jsonb_build_array(jsonb_build_object('offer_id', $2)))"
-        " ORDER BY asset_id",
+        " AND ($3::text IS NULL OR asset_id = $3) ORDER BY asset_id",
         tenant_id,
         offer_id,
+        asset_id,
     )
     return [
         ListedAsset(

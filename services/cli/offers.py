@@ -22,7 +22,7 @@ from infra.settings import Settings
 from projections import marketplace
 from projections.postgres import reads
 from projections.postgres.connection import migrated
-from projections.postgres.reads import KpiQuery
+from services.reports.marketplace import marketplace_kpis
 
 _MONTH = re.compile(r"^(19[89]\d|2\d{3})-(0[1-9]|1[0-2])$")
 
@@ -53,15 +53,7 @@ def run_offers(settings: Settings, args: argparse.Namespace) -> int:
                     for o in a.offers
                     if o.is_open or args.closed
                 ]
-            query = KpiQuery(args.tenant, first, last)
-            [whole] = await reads.kpi_slices(conn, query)
-            last_day = date.fromordinal(query.end.date().toordinal() - 1)
-            return {
-                "tenant_id": args.tenant,
-                "internal_reuse_share": whole["kpis"]["internal_reuse_share"],
-                "ended_assets": whole["kpis"]["ended_assets"],
-                **marketplace.kpis(assets, first, last_day, now),
-            }
+            return await marketplace_kpis(conn, args.tenant, first, last, now)
 
     result = asyncio.run(run())
     if args.json or args.action == "kpis":

@@ -25,11 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from events.codec import InvalidEvent, decode_object
 from events.models import CURRENT_SCHEMA_VERSION, AssetId, Name, OfferCondition
 from projections import marketplace
-from projections.marketplace import ListedAsset, Offer
+from projections.marketplace import Offer
 from projections.postgres import offers as claims
 from projections.postgres import reads
 from projections.postgres.connection import Connection
-from projections.postgres.reads import KpiQuery
 from services.http.auth import TenantCaller
 from services.http.ingest import Rejected
 from services.http.params import (
@@ -41,6 +40,7 @@ from services.http.params import (
     pool_of,
 )
 from services.intake.publisher import Publisher
+from services.reports.marketplace import marketplace_kpis
 
 log = structlog.get_logger(__name__)
 Handler = TypeVar("Handler", bound=Callable[..., Coroutine[Any, Any, Any]])
@@ -270,23 +270,10 @@ def offers_router(publisher: Publisher) -> APIRouter:
         first, last = month_start(from_month), month_start(to_month)
         if last < first:
             raise HTTPException(422, detail="to: must not be before from")
-        query = KpiQuery(tenant_id, first, last)
-        now = datetime.now(UTC)
         async with pool_of(request).acquire() as conn:
-            [whole] = await reads.kpi_slices(conn, query)
-            assets: list[ListedAsset] = await reads.marketplace_assets(conn, tenant_id)
-        last_day = date.fromordinal(query.end.date().toordinal() - 1)
-        figures = marketplace.kpis(assets, first, last_day, now)
-        measures = whole["kpis"]
+            figures = await marketplace_kpis(conn, tenant_id, first, last, datetime.now(UTC))
         return MarketplaceKpis.model_validate(
-            {
-                "tenant_id": tenant_id,
-                "from_month": from_month,
-                "to_month": to_month,
-                "internal_reuse_share": measures["internal_reuse_share"],
-                "ended_assets": measures["ended_assets"],
-                **figures,
-            }
+            {**figures, "from_month": from_month, "to_month": to_month}
         )
 
     @command("/v1/tenants/{tenant_id}/offers")
@@ -307,15 +294,14 @@ def offers_router(publisher: Publisher) -> APIRouter:
                 raise HTTPException(
                     422, detail=f"asset_id: only an asset in use can be offered (it is {status})"
                 )
-            for asset in await reads.marketplace_assets(conn, tenant_id):
-                if asset.asset_id == body.asset_id:
-                    for current in asset.offers:
-                        if current.is_open:
-                            raise _conflict(
-                                f"asset_id: offer {current.offer_id} by {current.org_unit} is "
-                                "already open",
-                                current.holder.org_unit if current.holder else None,
-                            )
+            for asset in await reads.marketplace_assets(conn, tenant_id, asset_id=body.asset_id):
+                for current in asset.offers:
+                    if current.is_open:
+                        raise _conflict(
+                            f"asset_id: offer {current.offer_id} by {current.org_unit} is "
+                            "already open",
+                            current.holder.org_unit if current.holder else None,
+                        )
         payload = body.model_dump(
             mode="json", exclude={"request_id", "asset_id"}, exclude_none=True
         )

@@ -81,14 +81,23 @@ class Model:
         return ReportContext(tenant, year, as_of, self.settings, self.table, self.factor_record)
 
 
-async def model_known_before(
-    conn: Connection, tenant: str, before: datetime | None, fallback: FactorTable
+def model_at(
+    timeline: SettingsTimeline,
+    history: list[FactorTableVersion],
+    before: datetime | None,
+    fallback: FactorTable,
 ) -> Model:
     """Settings and factors as known just before ``before`` (now when None). ``fallback`` is
     the deployment's table, used only where no table was ever recorded (no worker ran)."""
-    timeline = (await settings_timeline(conn, tenant)).known_before(before)
-    record = table_known_before(await factor_history(conn), before)
-    return Model(timeline, record.table if record else fallback, record)
+    record = table_known_before(history, before)
+    return Model(timeline.known_before(before), record.table if record else fallback, record)
+
+
+async def model_known_before(
+    conn: Connection, tenant: str, before: datetime | None, fallback: FactorTable
+) -> Model:
+    timeline = await settings_timeline(conn, tenant)
+    return model_at(timeline, await factor_history(conn), before, fallback)
 
 
 async def csrd(
@@ -123,8 +132,9 @@ async def restatement(
     datapoint moved only by assets together is attributed to all of that step's events.
     """
     t1, t2 = as_of_instant(first), as_of_instant(second)
-    old_model = await model_known_before(conn, tenant, t1, table)
-    new_model = await model_known_before(conn, tenant, t2, table)
+    timeline, history = await settings_timeline(conn, tenant), await factor_history(conn)
+    old_model = model_at(timeline, history, t1, table)
+    new_model = model_at(timeline, history, t2, table)
     old, new = await snapshot(conn, tenant, t1), await snapshot(conn, tenant, t2)
     causes: list[dict[str, Any]] = []
     attributed: dict[str, set[str]] = defaultdict(set)
@@ -210,10 +220,9 @@ async def restatement(
                     model,
                 )
             )
-    history = await factor_history(conn)
+    low = old_model.factor_record.version if old_model.factor_record else 0
+    high = new_model.factor_record.version if new_model.factor_record else 0
     for record in history:
-        low = old_model.factor_record.version if old_model.factor_record else 0
-        high = new_model.factor_record.version if new_model.factor_record else 0
         if low < record.version <= high:
             model = Model(new_model.settings, record.table, record)
             steps.append(
@@ -235,7 +244,8 @@ async def restatement(
         causes.append({**cause, "changed": moved})
         previous = current
 
-    end = flatten(await csrd(conn, tenant, year, second, table))
+    # After the last step the report is the second date's (its as_of and basis aside).
+    end = previous
     changes = [
         {
             "datapoint": k,
