@@ -29,6 +29,7 @@ from projections.postgres import checkpoints, kpi_store
 from projections.postgres.connection import create_pool
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import BatchOutcome, apply_batch
+from projections.state_cache import StateCache
 from streams.metrics import WorkerMetrics
 from streams.retry import TRANSIENT_DB_ERRORS, with_backoff
 
@@ -62,6 +63,7 @@ class Projector:
         self._metrics = metrics
         self._highwater = highwater
         self._pool: asyncpg.Pool | None = None
+        self._cache = StateCache()  # the states this worker wrote (projections.state_cache)
         self._started = asyncio.Lock()
         self.totals = Totals()
 
@@ -160,7 +162,9 @@ class Projector:
         async def attempt() -> BatchOutcome:
             assert self._pool is not None
             async with self._pool.acquire() as conn:
-                return await apply_batch(conn, self._group, self.topic, batch, self._table)
+                return await apply_batch(
+                    conn, self._group, self.topic, batch, self._table, self._cache
+                )
 
         return await with_backoff("write batch to PostgreSQL", attempt, transient=transient)
 

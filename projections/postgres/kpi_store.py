@@ -7,7 +7,7 @@ settings or the deployment's factor table change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from projections.kpi_facts import (
 )
 from projections.postgres import changes, locks
 from projections.postgres.connection import Connection
+from projections.state_cache import AssetKey, RowVersion, StateCache
 from projections.tenant_settings import SettingsTimeline, SettingsVersion, TenantSettings
 
 log = structlog.get_logger(__name__)
@@ -114,13 +115,25 @@ async def apply_changes(
     new_states: Iterable[AssetState],
     table: FactorTable,
     suffix: str = LIVE_SUFFIX,
+    cache: StateCache | None = None,
+    written: Mapping[AssetKey, RowVersion] | None = None,
 ) -> set[tuple[str, date]]:
     """Replace the contributions of changed assets. Returns the (tenant, month) of every
-    aggregate row that moved."""
+    aggregate row that moved. With ``cache`` (the live writer's), old facts remembered on the
+    same basis are reused, and each new state is remembered with its facts under the row
+    version it was ``written`` as (``projections.state_cache``)."""
     old_states, new_states = list(old_states), list(new_states)
     settings = await tenant_settings(conn, (s.tenant_id for s in old_states + new_states))
-    old = [facts(s, settings[s.tenant_id], table) for s in old_states]
+    basis = {t: (timeline.version, table.source, table.version) for t, timeline in settings.items()}
+    old = []
+    for s in old_states:
+        known = cache.facts((s.tenant_id, s.asset_id), s, basis[s.tenant_id]) if cache else None
+        old.append(known if known is not None else facts(s, settings[s.tenant_id], table))
     new = [facts(s, settings[s.tenant_id], table) for s in new_states]
+    if cache is not None and written is not None:
+        for s, f in zip(new_states, new, strict=True):
+            key = (s.tenant_id, s.asset_id)
+            cache.remember(key, written[key], s, f, basis[s.tenant_id])
     total: Contribution = {}
     for f in old:
         add_into(total, f.aggregates, -1)

@@ -42,6 +42,9 @@ async def _create_fresh(conn: Connection) -> None:
     for table in TABLES:
         await conn.execute(f"DROP TABLE IF EXISTS {table}{SUFFIX}")
         await conn.execute(f"CREATE TABLE {table}{SUFFIX} (LIKE {table} INCLUDING ALL)")
+    # LIKE copies no storage parameters: the fresh asset states keep room for HOT updates
+    # (migration 0012)
+    await conn.execute(f"ALTER TABLE asset_state{SUFFIX} SET (fillfactor = 70)")
 
 
 async def rebuild(
@@ -69,7 +72,7 @@ async def rebuild(
         async def flush() -> None:
             if not pending:
                 return
-            await writer.execute(upsert_states_sql(SUFFIX), [state_rows.to_row(s) for s in pending])
+            await writer.execute(upsert_states_sql(SUFFIX), *state_rows.to_columns(pending))
             savings: list[SavingRow] = []
             for s in pending:
                 f = facts(s, settings.get(s.tenant_id, SettingsTimeline()), table)
@@ -147,7 +150,7 @@ async def _catch_up_and_swap(conn: Connection, table: FactorTable) -> int:
                     event_rows.from_row(row)
                 )
             new = [s for s in (fold(h) for h in histories.values()) if s is not None]
-            await conn.execute(upsert_states_sql(SUFFIX), [state_rows.to_row(s) for s in new])
+            await conn.execute(upsert_states_sql(SUFFIX), *state_rows.to_columns(new))
             await kpi_store.apply_changes(conn, old, new, table, SUFFIX)
         for name in TABLES:
             await conn.execute(f"ALTER TABLE {name} RENAME TO {name}_replaced")

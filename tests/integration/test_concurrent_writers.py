@@ -20,6 +20,7 @@ from projections.postgres.connection import connect
 from projections.postgres.kpi_store import store_tenant_settings
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
+from projections.state_cache import StateCache
 from projections.tenant_settings import TenantSettings
 from tests.factories import T0, event_dict
 from tests.integration.conftest import StackEnv
@@ -120,6 +121,76 @@ async def test_first_settings_change_while_batches_run_leaves_no_stale_kpi(
             await apply_batch(conns[1], "g", "t", prepare(records))
             await change
             await assert_kpis_are_one_pass(env.dsn)
+    finally:
+        for conn in conns:
+            await conn.close()
+    await assert_projection_is_fold_of(env, produced)
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_a_writer_remembering_its_states_never_uses_a_stale_one(env: StackEnv) -> None:
+    """The live writer remembers the states it wrote (projections.state_cache). Three ways a
+    remembered state stops being the stored one, each followed by another event of the same
+    assets: another writer wrote them, the remembering transaction rolled back, and a settings
+    change moved the facts. Without the row-version check the first two counted the repair
+    twice or lost the other writer's event; without the settings basis the KPIs drift from a
+    one-pass recomputation."""
+    conns = [await connect(env.dsn) for _ in range(2)]
+    remembering, other = StateCache(), StateCache()
+    produced: list[dict[str, Any]] = []
+    offsets = {0: 0, 1: 0}
+
+    async def write(writer: int, cache: StateCache, objects: list[dict[str, Any]]) -> None:
+        records = []
+        for o in objects:
+            records.append(SourceRecord(writer, offsets[writer], None, orjson.dumps(o)))
+            offsets[writer] += 1
+        await apply_batch(conns[writer], "g", "t", prepare(records), cache=cache)
+
+    def events(kind: str, days: int, **extra: Any) -> list[dict[str, Any]]:
+        return [
+            event_dict(kind, asset=f"pc-{i}", at=T0 + timedelta(days=days), **extra)
+            for i in range(5)
+        ]
+
+    try:
+        await migrate(conns[0])
+        bought = events("purchased", 0, product_carbon_footprint_kg_co2e=251.0)
+        produced += bought
+        await write(0, remembering, bought)
+        # 1. another writer moves the assets on
+        repaired = events("repaired", 10)
+        produced += repaired
+        await write(1, other, repaired)
+        again = events("repaired", 20)
+        produced += again
+        await write(0, remembering, again)
+        await assert_projection_is_fold_of(env, produced)
+        # 2. a batch of the remembering writer rolls back after its states were remembered
+        try:
+            async with conns[0].transaction():
+                await write(0, remembering, events("repaired", 30))
+                raise _RolledBack
+        except _RolledBack:
+            offsets[0] -= 5  # nothing of it was committed; Kafka redelivers other records
+        redeployed = events("redeployed", 40, to_org_unit="it")
+        produced += redeployed
+        await write(0, remembering, redeployed)
+        await assert_projection_is_fold_of(env, produced)
+        assert remembering.hits > 0, "the remembered states were used where they were valid"
+        # 3. the tenant's settings change: the remembered facts are on the old basis
+        ended = events("taken_back", 1500)
+        produced += ended
+        await write(0, remembering, ended)
+        settings = TenantSettings.model_validate({"baseline_years": {"laptop": 2.0}})
+        await store_tenant_settings(conns[1], "tenant-a", settings, BOAVIZTA_PCF_MEDIAN)
+        second_life = events("refurbished", 1530)
+        produced += second_life
+        await write(0, remembering, second_life)
+        await assert_kpis_are_one_pass(env.dsn)
     finally:
         for conn in conns:
             await conn.close()

@@ -46,3 +46,20 @@ def test_row_of_recycled_asset_with_anomaly() -> None:
     assert row["anomaly_count"] == 1
     assert row["anomalies"][0]["kind"] == "event_after_recycled"
     assert row["last_event_rank"] == TYPE_RANK["repaired"] == 10
+
+
+@given(histories())
+def test_columns_are_the_row_column_by_column(events: list[LifecycleEvent]) -> None:
+    """The writer sends states as typed arrays (``to_columns``); each column carries what the
+    row mapping stores, in the form its SQL turns back into that value."""
+    import orjson
+
+    state = fold(events)
+    assert state is not None
+    columns = state_rows.to_columns([state])
+    assert len(columns) == len(state_rows.COLUMNS)
+    sent = {c: values[0] for c, values in zip(state_rows.COLUMNS, columns, strict=True)}
+    sent["certifications"] = [s for s in sent["certifications"].split(",") if s]
+    sent["anomalies"] = orjson.loads(sent["anomalies"])
+    sent["offers"] = orjson.loads(sent["offers"])
+    assert state_rows.from_row(sent) == state
