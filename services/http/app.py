@@ -139,14 +139,34 @@ def create_api(settings: Settings) -> FastAPI:
     return app
 
 
+def api_from_env() -> FastAPI:
+    """The app of one of several server processes (``KRETSLOPP_API_WORKERS`` > 1): each
+    process builds its own from the settings its parent put in the environment."""
+    from infra.structured_logging import configure
+
+    settings = Settings.from_env()
+    configure(settings.log_level)
+    return create_api(settings)
+
+
 def run_api(settings: Settings) -> None:
+    import os
+
     import uvicorn
 
     from infra.structured_logging import configure
 
     configure(settings.log_level)
+    if settings.api_workers > 1:
+        # uvicorn starts each process from an import string; they read these settings
+        os.environ.update(settings.child_env())
+        app: Any = "services.http.app:api_from_env"
+    else:
+        app = create_api(settings)
     uvicorn.run(
-        create_api(settings),
+        app,
+        factory=settings.api_workers > 1,
+        workers=settings.api_workers if settings.api_workers > 1 else None,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

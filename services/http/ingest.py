@@ -24,6 +24,7 @@ from services.intake.submission import (
     Submission,
     SubmissionError,
     parse_body,
+    validate_body,
     validate_items,
 )
 
@@ -193,8 +194,7 @@ def gateway_router(publisher: Publisher) -> APIRouter:
         """Validate with the same contract as the worker, then produce with acks=all.
         A batch is all or nothing; resending is safe (``event_id`` is the idempotency key)."""
         try:
-            items = parse_body(await read_body(request))
-            submission = validate_items(items, tenant_id)
+            submission = validate_body(await read_body(request), tenant_id)
         except SubmissionError as exc:
             return error_response(exc)
         return await submit(publisher, submission, key.source)

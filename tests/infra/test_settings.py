@@ -47,6 +47,7 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         "KRETSLOPP_BROKER_PORT": "0",
         "KRETSLOPP_API_HOST": "0.0.0.0",
         "KRETSLOPP_API_PORT": "9000",
+        "KRETSLOPP_API_WORKERS": "2",
         "KRETSLOPP_FACTOR_SOURCE": "ademe-negaoctet",
         "KRETSLOPP_METRICS_PORT": "9100",
         "KRETSLOPP_METRICS_HOST": "0.0.0.0",

@@ -280,10 +280,10 @@ async def api(env: StackEnv) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def api_on(env: StackEnv) -> AsyncIterator[str]:
+async def api_on(env: StackEnv, workers: int = 1) -> AsyncIterator[str]:
     """``kretslopp api`` as a real subprocess on a free port; yields its base URL."""
     port = free_port()
-    settings = replace(env.settings, api_port=port)
+    settings = replace(env.settings, api_port=port, api_workers=workers)
     process = subprocess.Popen(  # noqa: ASYNC220 - starts a server and returns at once
         [sys.executable, "-m", "services.cli", "api"],
         env=settings.child_env(),

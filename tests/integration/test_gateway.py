@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import orjson
 import pytest
 
 from projections.postgres.api_keys import revoke
 from projections.postgres.connection import connect
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv, auth, fetch_all, totals, wait_for_totals
+from tests.integration.conftest import (
+    StackEnv,
+    api_on,
+    auth,
+    fetch_all,
+    totals,
+    wait_for_totals,
+)
 
 
 async def test_auth_matrix_for_read_and_write(env: StackEnv, api: str) -> None:
@@ -197,3 +205,63 @@ async def test_servicenow_changes_through_the_adapter_endpoint(env: StackEnv, ap
         1,
         "Socialtjänst",
     )
+
+
+async def test_several_server_processes_accept_every_event_once(env: StackEnv) -> None:
+    """KRETSLOPP_API_WORKERS=2: two server processes on one port, each with its own producer.
+    40 concurrent POSTs of 25 events: every one 202, every event on the topic exactly once,
+    and two server processes under one supervisor."""
+    import asyncio
+
+    import psutil
+    from aiokafka import AIOKafkaConsumer
+
+    async with api_on(env, workers=2) as base:
+        headers = await auth(env, "acme")
+        bodies = [
+            [event_dict("repaired", tenant="acme", asset=f"pc-{n}-{i}") for i in range(25)]
+            for n in range(40)
+        ]
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            answers = await asyncio.gather(
+                *(client.post("/v1/tenants/acme/events", json=body) for body in bodies)
+            )
+        assert [a.status_code for a in answers] == [202] * 40
+        supervisors = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if (p.info["cmdline"] or [])[-2:] == ["services.cli", "api"][-2:]
+            and f"KRETSLOPP_API_PORT={base.rsplit(':', 1)[1]}" in _environ(p)
+        ]
+        assert len(supervisors) == 1
+        servers = [
+            c for c in supervisors[0].children() if "spawn_main" in " ".join(c.cmdline())
+        ]  # beside them, multiprocessing's resource tracker
+        assert len(servers) == 2, "two server processes under one supervisor"
+    consumer = AIOKafkaConsumer(
+        env.settings.topic,
+        bootstrap_servers=env.settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[str] = []
+    try:
+        want = {e["event_id"] for body in bodies for e in body}
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(seen) < len(want) and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                seen += [orjson.loads(r.value)["event_id"] for r in records if r.value]
+    finally:
+        await consumer.stop()
+    assert sorted(seen) == sorted(want)
+
+
+def _environ(process: object) -> str:
+    import psutil
+
+    try:
+        env = process.environ()  # type: ignore[attr-defined]
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        return ""
+    return " ".join(f"{k}={v}" for k, v in env.items())
