@@ -6,24 +6,32 @@ One machine, one broker, one deterministic dataset (the sample fleet of two tena
 multi-year histories, ~10 events per asset, so 1M events is ~100k assets) produced once to a
 topic, then:
 
-- (a) baseline: a minimal aiokafka ``getmany`` loop feeding the same decode -> fold -> one
-  PostgreSQL transaction per batch (``projections.postgres.writer.apply_batch``) into a fresh
-  database;
+- (r) raw floor: the same aiokafka ``getmany`` loop doing the least a projector can do:
+  ``orjson.loads``, one ``unnest`` upsert of the events and a checkpoint in one transaction;
+  no validation, fold, KPIs or dead letters;
+- (a) baseline: that loop feeding kretslopp's decode -> fold -> KPIs -> one PostgreSQL
+  transaction per batch (``projections.postgres.writer.apply_batch``, with the worker's state
+  memory) into a fresh database; CPU per event of (a) and (r), in the per-batch work and in
+  the whole process;
 - (b) ``kretslopp worker`` (Faust) end to end into another fresh database; its resident memory
   sampled every 0.2 s against the number of events applied (peak, and at 25/50/75/100 %);
 - rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log, beside (a);
 - read API p50 / p99 on (b)'s database (``bench.api_latency``), beside ``GET /health``;
-- freshness: a worker on a fresh topic while events are produced at a steady rate (default
-  2,000/s): from each send to the PostgreSQL transaction that applied it (``recorded_at``, the
-  transaction that moves the KPI rows), beside the delay to a plain aiokafka consumer of the
-  same topic (what Kafka alone costs); and push freshness: from each send to the first
-  ``changed`` message of its tenant's SSE stream after its commit, at a client of the API.
+- freshness: a worker on a fresh topic, writing new assets into (b)'s database, while events
+  are produced at a steady rate (default 2,000/s): from each send to the PostgreSQL
+  transaction that applied it (``recorded_at``, the transaction that moves the KPI rows),
+  beside the delay to a plain aiokafka consumer of the same topic (what Kafka alone costs);
+  push freshness: from each send to the first ``changed`` message of its tenant's SSE stream
+  after its commit, at a client of the API; and the read API timed again meanwhile, beside
+  its unloaded figures;
+- the gateway under 200 clients POSTing 100 events each for 30 s (``bench.gateway_load``),
+  beside one aiokafka producer on the same broker.
 
 ``--broker kafka`` runs all of it on Tansu and then on a local 3-node Apache Kafka cluster, and
 prints the broker-dependent figures side by side.
 
 Uses the embedded stack unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set. Prints figures;
-asserts nothing (tests assert behaviour, this measures it). About 12 minutes at 1M events on
+asserts nothing (tests assert behaviour, this measures it). About 20 minutes at 1M events on
 the 2-core machine.
 """
 
@@ -37,8 +45,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
@@ -50,6 +58,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from bench.api_latency import BASELINE, percentile, time_read_api
+from bench.gateway_load import GatewayLoad, gateway_load
+from bench.gateway_load import rows as gateway_rows
 from events.codec import key_for
 from infra.embedded import embedded_stack, kafka_libs_dir
 from infra.garbage_collection import tune_for_throughput
@@ -61,6 +71,7 @@ from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
 from projections.postgres.rebuild import rebuild
 from projections.postgres.writer import apply_batch
+from projections.state_cache import StateCache
 from services.demo.sample_fleet import generate
 from streams.producer import kafka_producer, send_all
 from streams.topics import ensure_topics
@@ -92,11 +103,102 @@ async def produce_dataset(settings: Settings, events: int) -> tuple[int, float]:
     return sent, time.perf_counter() - started
 
 
+@dataclass
+class LoopRun:
+    seconds: float  # first fetched batch to the last committed one
+    process_cpu_s: float  # the whole process's CPU over the same span (aiokafka included)
+    writer_cpu_s: float  # CPU inside the per-batch work alone (decode + write)
+
+
+RAW_FLOOR_TABLES = """
+CREATE TABLE IF NOT EXISTS raw_floor_events (
+    event_id uuid PRIMARY KEY, tenant_id text NOT NULL, asset_id text NOT NULL,
+    event_type text NOT NULL, occurred_at timestamptz NOT NULL, payload jsonb NOT NULL);
+CREATE TABLE IF NOT EXISTS raw_floor_checkpoints (
+    kafka_partition int PRIMARY KEY, next_offset bigint NOT NULL);
+"""
+
+RAW_FLOOR_INSERT = """
+INSERT INTO raw_floor_events (event_id, tenant_id, asset_id, event_type, occurred_at, payload)
+SELECT e, t, a, k, o::timestamptz, p::jsonb
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+     AS r(e, t, a, k, o, p)
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+RAW_FLOOR_CHECKPOINT = """
+INSERT INTO raw_floor_checkpoints (kafka_partition, next_offset)
+SELECT * FROM unnest($1::int[], $2::bigint[])
+ON CONFLICT (kafka_partition) DO UPDATE
+SET next_offset = GREATEST(raw_floor_checkpoints.next_offset, EXCLUDED.next_offset)
+"""
+
+
+async def _raw_floor_write(conn: asyncpg.Connection, records: list[SourceRecord]) -> None:
+    """The least a projector can do: parse, one set-based upsert, a checkpoint, one
+    transaction. No validation, no fold, no KPIs, no dead letters."""
+    objects = [orjson.loads(r.value) for r in records if r.value]
+    ends: dict[int, int] = {}
+    for r in records:
+        ends[r.partition] = max(ends.get(r.partition, 0), r.offset + 1)
+    async with conn.transaction():
+        await conn.execute(
+            RAW_FLOOR_INSERT,
+            [o["event_id"] for o in objects],
+            [o["tenant_id"] for o in objects],
+            [o["asset_id"] for o in objects],
+            [o["event_type"] for o in objects],
+            [o["occurred_at"] for o in objects],
+            [orjson.dumps(o["payload"]).decode() for o in objects],
+        )
+        await conn.execute(RAW_FLOOR_CHECKPOINT, list(ends), list(ends.values()))
+
+
+async def raw_floor(kafka: str, topic: str, dsn: str, total: int, batch: int) -> LoopRun:
+    """(r): the (a) loop with the raw floor's write instead of kretslopp's writer."""
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(RAW_FLOOR_TABLES)
+
+    async def write(records: list[SourceRecord]) -> None:
+        await _raw_floor_write(conn, records)
+
+    try:
+        return await _consume_loop(kafka, topic, "bench-raw-floor", total, batch, write)
+    finally:
+        await conn.close()
+
+
 async def baseline(
-    kafka: str, topic: str, dsn: str, total: int, batch: int, group: str = "bench-baseline"
-) -> float:
+    kafka: str,
+    topic: str,
+    dsn: str,
+    total: int,
+    batch: int,
+    group: str = "bench-baseline",
+) -> LoopRun:
+    """(a): aiokafka getmany feeding kretslopp's writer (decode, fold, KPIs, one transaction
+    per batch), with the state memory the worker keeps."""
     conn = await connect(dsn)
     await migrate(conn)
+    cache = StateCache()
+
+    async def write(records: list[SourceRecord]) -> None:
+        await apply_batch(conn, group, topic, prepare(records), cache=cache)
+
+    try:
+        return await _consume_loop(kafka, topic, group, total, batch, write)
+    finally:
+        await conn.close()
+
+
+async def _consume_loop(
+    kafka: str,
+    topic: str,
+    group: str,
+    total: int,
+    batch: int,
+    write: Callable[[list[SourceRecord]], Awaitable[None]],
+) -> LoopRun:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=kafka,
@@ -109,6 +211,8 @@ async def baseline(
     await consumer.start()
     done = 0
     started = None
+    cpu_started = 0.0
+    writer_cpu = 0.0
     try:
         while done < total:
             got = await consumer.getmany(timeout_ms=1000, max_records=batch)
@@ -119,15 +223,17 @@ async def baseline(
             ]
             if not records:
                 continue
-            started = started or time.perf_counter()
-            await apply_batch(conn, group, topic, prepare(records))
+            if started is None:
+                started, cpu_started = time.perf_counter(), time.process_time()
+            before = time.process_time()
+            await write(records)
+            writer_cpu += time.process_time() - before
             await consumer.commit()
             done += len(records)
     finally:
         await consumer.stop()
-        await conn.close()
     assert started is not None
-    return time.perf_counter() - started
+    return LoopRun(time.perf_counter() - started, time.process_time() - cpu_started, writer_cpu)
 
 
 @dataclass
@@ -207,6 +313,10 @@ class Freshness:
     worker_s: list[float]  # send -> the PostgreSQL transaction that applied the event
     transport_s: list[float]  # send -> a plain aiokafka consumer has it (the floor)
     push_s: list[float]  # send -> the SSE `changed` message of its batch at a client
+    # read API timings taken while the worker applied the steady rate, and whether they all
+    # ran before the produce ended (else the last ones were not under load)
+    reads_under_load: dict[str, list[float]] = field(default_factory=dict)
+    reads_within_load: bool = True
 
 
 async def listen_to_streams(
@@ -244,8 +354,16 @@ def push_delays(
     return delays
 
 
-async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Freshness:
-    """Delays at a steady produce rate: to the KPI rows, and through Kafka alone beside it."""
+async def freshness(
+    settings: Settings,
+    dsn: str,
+    rate: int,
+    seconds: int,
+    during: Callable[[], dict[str, list[float]]] | None = None,
+) -> Freshness:
+    """Delays at a steady produce rate: to the KPI rows, and through Kafka alone beside it.
+    ``during`` (the read API timing) runs in a thread while the events are produced. The
+    events are of new assets, so they add to whatever ``dsn`` already holds."""
     kafka = settings.kafka_bootstrap_servers
     assert kafka
     topic = settings.topic + "-fresh"
@@ -281,7 +399,11 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
 
     try:
         objects = generate(
-            rate * seconds // 8 + 100, seed=99, repairs_per_year=2.0, redeploys_per_year=0.6
+            rate * seconds // 8 + 100,
+            seed=99,
+            first=5_000_000,
+            repairs_per_year=2.0,
+            redeploys_per_year=0.6,
         )[: rate * seconds]
         await transport.start()
         receiving = asyncio.create_task(receive())
@@ -294,6 +416,7 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
             await _wait_applied(dsn, "bench-fresh", 1)
             tick = 0.05
             per_tick = max(1, int(rate * tick))
+            reading = asyncio.create_task(asyncio.to_thread(during)) if during else None
             started = time.perf_counter()
             for i in range(0, len(objects), per_tick):
                 for o in objects[i : i + per_tick]:
@@ -305,6 +428,8 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
                 ahead = started + (i + per_tick) / rate - time.perf_counter()
                 if ahead > 0:
                     await asyncio.sleep(ahead)
+            reads_within_load = reading is None or reading.done()
+            reads = await reading if reading else {}
         await _wait_applied(dsn, "bench-fresh", len(objects) + 1)
         await asyncio.sleep(1)  # the last batches' messages
         receiving.cancel()
@@ -317,7 +442,9 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
         await transport.stop()
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT event_id::text, tenant_id, recorded_at FROM event_log")
+        rows = await conn.fetch(
+            "SELECT event_id::text, tenant_id, recorded_at FROM event_log WHERE topic = $1", topic
+        )
     finally:
         await conn.close()
     return Freshness(
@@ -328,6 +455,8 @@ async def freshness(settings: Settings, dsn: str, rate: int, seconds: int) -> Fr
         ],
         transport_s=[at - sent_at[e] for e, at in received_at.items() if e in sent_at],
         push_s=push_delays(rows, sent_at, arrivals),
+        reads_under_load=reads,
+        reads_within_load=reads_within_load,
     )
 
 
@@ -396,12 +525,18 @@ class BrokerRun:
     broker: str
     sent: int
     produce_s: float
-    baseline_s: float
+    baseline: LoopRun
+    floor: LoopRun
     worker: WorkerRun
     rebuild_s: float
     assets: int
     reads: dict[str, list[float]]
     fresh: Freshness
+    gateway: GatewayLoad
+
+    @property
+    def baseline_s(self) -> float:
+        return self.baseline.seconds
 
 
 def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun:
@@ -424,10 +559,20 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
             f"{settings.topic_replication} replica(s), idempotent producers: "
             f"{settings.idempotent_producer}"
         )
-        asyncio.run(create_databases(ep.database_url, ["bench_a", "bench_b", "bench_c"]))
+        asyncio.run(create_databases(ep.database_url, ["bench_a", "bench_b", "bench_c", "bench_r"]))
         sent, produce_s = asyncio.run(produce_dataset(settings, args.events))
         console.print(f"[{broker}] produced {sent:,} events in {produce_s:.1f} s")
-        a_s = asyncio.run(
+        floor = asyncio.run(
+            raw_floor(
+                ep.kafka_bootstrap_servers,
+                settings.topic,
+                _db(ep.database_url, "bench_r"),
+                sent,
+                args.batch,
+            )
+        )
+        console.print(f"[{broker}] (r) raw floor done in {floor.seconds:.1f} s")
+        a = asyncio.run(
             baseline(
                 ep.kafka_bootstrap_servers,
                 settings.topic,
@@ -436,7 +581,7 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
                 args.batch,
             )
         )
-        console.print(f"[{broker}] (a) baseline done in {a_s:.1f} s")
+        console.print(f"[{broker}] (a) baseline done in {a.seconds:.1f} s")
         b = faust_worker(settings, _db(ep.database_url, "bench_b"), sent)
         console.print(f"[{broker}] (b) Faust worker done in {b.seconds:.1f} s")
 
@@ -455,12 +600,34 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
 
         rebuild_s, assets = asyncio.run(run_rebuild())
         console.print(f"[{broker}] rebuild done in {rebuild_s:.1f} s; timing the read API")
-        reads = time_read_api(settings, _db(ep.database_url, "bench_b"), args.requests)
-        console.print(f"[{broker}] freshness: {args.rate} events/s for {args.seconds} s")
-        fresh = asyncio.run(
-            freshness(settings, _db(ep.database_url, "bench_c"), args.rate, args.seconds)
+        dsn_b = _db(ep.database_url, "bench_b")
+        reads = time_read_api(settings, dsn_b, args.requests)
+        console.print(
+            f"[{broker}] freshness: {args.rate} events/s for {args.seconds} s into (b)'s "
+            "database, the read API timed meanwhile"
         )
-    return BrokerRun(broker, sent, produce_s, a_s, b, rebuild_s, assets, reads, fresh)
+        fresh = asyncio.run(
+            freshness(
+                settings,
+                dsn_b,
+                args.rate,
+                args.seconds,
+                during=lambda: time_read_api(settings, dsn_b, args.loaded_requests),
+            )
+        )
+        console.print(
+            f"[{broker}] gateway: {args.clients} clients x {args.events_per_post} events, "
+            f"{args.gateway_seconds} s, {args.api_workers} server processes"
+        )
+        gateway = gateway_load(
+            settings,
+            _db(ep.database_url, "bench_c"),
+            args.clients,
+            args.events_per_post,
+            args.gateway_seconds,
+            args.api_workers,
+        )
+    return BrokerRun(broker, sent, produce_s, a, floor, b, rebuild_s, assets, reads, fresh, gateway)
 
 
 def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
@@ -476,6 +643,27 @@ def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
         f"{sent / b.seconds:,.0f}",
         f"{sent / a_s:,.0f}",
         f"b/a {a_s / b.seconds:.2f}",
+    )
+    floor = run.floor
+    table.add_row(
+        "events/s: (b) Faust worker vs (r) raw floor: aiokafka getmany -> orjson -> one unnest "
+        "upsert + checkpoint, no validation, fold or KPIs",
+        f"{sent / b.seconds:,.0f}",
+        f"{sent / floor.seconds:,.0f}",
+        f"b/r {floor.seconds / b.seconds:.2f}",
+    )
+    table.add_row(
+        "CPU us per event in the per-batch work: (a) kretslopp's writer (decode, fold, KPIs, "
+        "SQL) vs (r) the raw floor's",
+        f"{run.baseline.writer_cpu_s / sent * 1e6:.0f}",
+        f"{floor.writer_cpu_s / sent * 1e6:.0f}",
+        f"{run.baseline.writer_cpu_s / floor.writer_cpu_s:.1f}x",
+    )
+    table.add_row(
+        "CPU us per event, whole process (aiokafka included): (a) vs (r)",
+        f"{run.baseline.process_cpu_s / sent * 1e6:.0f}",
+        f"{floor.process_cpu_s / sent * 1e6:.0f}",
+        f"{run.baseline.process_cpu_s / floor.process_cpu_s:.1f}x",
     )
     table.add_row(
         "(b) seconds incl. start-up and group join vs from first applied event",
@@ -534,6 +722,21 @@ def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
             f"{percentile(health, 0.5):.1f} / {percentile(health, 0.99):.1f}",
             f"{percentile(values, 0.99) / percentile(health, 0.99):.1f}x",
         )
+    loaded = run.fresh.reads_under_load
+    for name, values in loaded.items():
+        if name == BASELINE or name not in run.reads:
+            continue
+        unloaded = run.reads[name]
+        table.add_row(
+            f"read API p50 / p99 ms while the worker applies {args.rate}/s: {name} vs the same "
+            f"unloaded ({len(values)} requests)"
+            + ("" if run.fresh.reads_within_load else " [some after the load ended]"),
+            f"{percentile(values, 0.5):.1f} / {percentile(values, 0.99):.1f}",
+            f"{percentile(unloaded, 0.5):.1f} / {percentile(unloaded, 0.99):.1f}",
+            f"{percentile(values, 0.99) / percentile(unloaded, 0.99):.1f}x",
+        )
+    for row in gateway_rows(run.gateway):
+        table.add_row(*row)
     return table
 
 
@@ -545,9 +748,15 @@ def side_by_side(runs: list[BrokerRun], args: argparse.Namespace) -> Table:
         table.add_column(run.broker, justify="right")
     rows: list[tuple[str, Callable[[BrokerRun], str]]] = [
         ("produce (acks=all), events/s", lambda r: f"{r.sent / r.produce_s:,.0f}"),
+        ("(r) raw floor, events/s", lambda r: f"{r.sent / r.floor.seconds:,.0f}"),
         ("(a) aiokafka getmany + writer, events/s", lambda r: f"{r.sent / r.baseline_s:,.0f}"),
         ("(b) Faust worker, events/s", lambda r: f"{r.sent / r.worker.seconds:,.0f}"),
         ("b/a", lambda r: f"{r.baseline_s / r.worker.seconds:.2f}"),
+        ("b/r", lambda r: f"{r.floor.seconds / r.worker.seconds:.2f}"),
+        (
+            "gateway events/s accepted, POST p99 s",
+            lambda r: f"{r.gateway.accepted_per_s:,.0f}, {percentile(r.gateway.post_s, 0.99):.2f}",
+        ),
         (
             "(b) seconds incl. start-up and group join",
             lambda r: f"{r.worker.seconds_with_start:.1f}",
@@ -585,6 +794,18 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=2000, help="events/s for the freshness run")
     parser.add_argument("--seconds", type=int, default=30, help="length of the freshness run")
     parser.add_argument("--requests", type=int, default=200, help="read API requests per endpoint")
+    parser.add_argument(
+        "--loaded-requests",
+        type=int,
+        default=60,
+        help="read API requests per endpoint while the worker applies --rate",
+    )
+    parser.add_argument("--clients", type=int, default=200, help="gateway load: clients")
+    parser.add_argument("--events-per-post", type=int, default=100, help="gateway load")
+    parser.add_argument("--gateway-seconds", type=float, default=30, help="gateway load")
+    parser.add_argument(
+        "--api-workers", type=int, default=2, help="gateway load: API server processes"
+    )
     parser.add_argument(
         "--broker",
         choices=("tansu", "kafka"),
