@@ -69,7 +69,7 @@ from projections.batch import SourceRecord, prepare
 from projections.carbon import factor_table
 from projections.postgres.connection import connect
 from projections.postgres.migrate import migrate
-from projections.postgres.rebuild import rebuild
+from projections.postgres.rebuild import default_parts, rebuild
 from projections.postgres.writer import apply_batch
 from projections.state_cache import StateCache
 from services.demo.sample_fleet import generate
@@ -588,7 +588,7 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
         async def run_rebuild() -> tuple[float, int]:
             dsn = _db(ep.database_url, "bench_b")
             t0 = time.perf_counter()
-            await rebuild(lambda: connect(dsn), factor_table(settings.factor_source))
+            await rebuild(dsn, factor_table(settings.factor_source), parts=args.rebuild_parts)
             seconds = time.perf_counter() - t0
             conn = await connect(dsn)
             try:
@@ -799,6 +799,9 @@ def main() -> int:
         type=int,
         default=60,
         help="read API requests per endpoint while the worker applies --rate",
+    )
+    parser.add_argument(
+        "--rebuild-parts", type=int, default=default_parts(), help="rebuild: processes"
     )
     parser.add_argument("--clients", type=int, default=200, help="gateway load: clients")
     parser.add_argument("--events-per-post", type=int, default=100, help="gateway load")

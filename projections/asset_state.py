@@ -15,7 +15,7 @@ state. No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -161,14 +161,27 @@ _FIELD_NAMES = tuple(f.name for f in fields(AssetState))
 Changes = dict[str, Any]
 
 
-def _with(state: AssetState, changes: Changes) -> AssetState:
-    """``dataclasses.replace`` without its per-call overhead: the fold's hot path (one copy per
-    event, profiled at a third of the writer's CPU with ``replace``)."""
-    new = object.__new__(AssetState)
-    set_field = object.__setattr__
-    for name in _FIELD_NAMES:
-        set_field(new, name, changes[name] if name in changes else getattr(state, name))
-    return new
+def _compile_with() -> Any:
+    """``dataclasses.replace`` without its per-call overhead: the fold's hot path, one copy
+    per event. Profiled at a third of the writer's CPU with ``replace``; then a loop over the
+    fields, 6 us per copy; this straight-line copy through the slots' own setters (frozen
+    dataclasses refuse ``setattr``) costs ~2 us."""
+    setters = {f"_set_{name}": getattr(AssetState, name).__set__ for name in _FIELD_NAMES}
+    lines = ["def _with(state, changes):", "    new = _new(AssetState)"]
+    lines += [f"    _set_{name}(new, state.{name})" for name in _FIELD_NAMES]
+    lines += ["    for name, value in changes.items():", "        _setters[name](new, value)"]
+    lines += ["    return new"]
+    namespace: dict[str, Any] = {
+        **setters,
+        "_new": object.__new__,
+        "AssetState": AssetState,
+        "_setters": {name: getattr(AssetState, name).__set__ for name in _FIELD_NAMES},
+    }
+    exec("\n".join(lines), namespace)  # code built from our own field names only
+    return namespace["_with"]
+
+
+_with: Callable[[AssetState, Changes], AssetState] = _compile_with()
 
 
 def _anomaly(

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from events.models import CertificationScheme
 from projections.asset_state import AssetState
@@ -98,6 +98,34 @@ class SavingRow:
     factor_source: str
     factor_version: str
     parameters: Mapping[str, Any]
+
+    COPY_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "tenant_id",
+        "asset_id",
+        "method",
+        "month",
+        "saving_g",
+        "embodied_kg",
+        "data_quality",
+        "factor_source",
+        "factor_version",
+        "parameters",
+    )
+
+    def as_record(self) -> tuple[Any, ...]:
+        """The row for a binary COPY, in ``COPY_COLUMNS`` order."""
+        return (
+            self.tenant_id,
+            self.asset_id,
+            self.method.value,
+            self.month,
+            self.saving_g,
+            self.embodied_kg,
+            self.data_quality.value,
+            self.factor_source,
+            self.factor_version,
+            dict(self.parameters),
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {

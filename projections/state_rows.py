@@ -159,6 +159,17 @@ def to_columns(states: list[AssetState]) -> list[list[Any]]:
     return out
 
 
+def to_records(states: list[AssetState]) -> list[tuple[Any, ...]]:
+    """The states as rows in ``COLUMNS`` order, for a binary COPY into a fresh table (the
+    rebuild, on a connection with ``use_binary_jsonb``): certifications as a list, anomalies
+    and offers as JSON values."""
+    columns = to_columns(states)
+    columns[COLUMNS.index("certifications")] = [list(s.certifications) for s in states]
+    columns[COLUMNS.index("anomalies")] = [[a.as_json() for a in s.anomalies] for s in states]
+    columns[COLUMNS.index("offers")] = [[o.as_json() for o in s.offers] for s in states]
+    return list(zip(*columns, strict=True))
+
+
 def from_row(row: Row) -> AssetState:
     """Inverse of :func:`to_row`, from an asyncpg record (jsonb decoded by the pool codec)."""
     values: dict[str, Any] = {c: row[c] for c in _PLAIN}

@@ -26,6 +26,26 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+def _jsonb_binary(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value)  # jsonb's binary format: version 1, then the text
+
+
+def _jsonb_from_binary(data: bytes) -> Any:
+    return orjson.loads(data[1:])
+
+
+async def use_binary_jsonb(conn: asyncpg.Connection) -> None:
+    """jsonb in binary format on this connection (same Python values as the text codec), so a
+    binary COPY (``copy_records_to_table``) can write jsonb columns: the rebuild's writer."""
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=_jsonb_binary,
+        decoder=_jsonb_from_binary,
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60

@@ -2,8 +2,12 @@
 swap them in atomically, while the live worker keeps running.
 
 1. Fresh ``*_rebuild`` tables are filled from a consistent snapshot of ``event_log`` (a
-   REPEATABLE READ transaction streaming it asset by asset), folded with the same pure code as
-   the worker.
+   REPEATABLE READ transaction exports it; one process per part streams its range of assets
+   in that snapshot, asset by asset), folded with the same pure code as the worker and
+   written with binary COPY while the next assets are read. Measured on 300k events of the
+   bench's fleet, 2-core machine: 30.6k events/s before (one reader, upserts); one part with
+   COPY 34.6k; two parts 43.6k (each part is CPU-bound in Python: ~27 us per event, a third
+   of it validating the stored event again).
 2. Catch-up and swap, in one short transaction: lock ``event_log`` in SHARE mode (waits for the
    worker's batch in flight, holds back the next), then the projection tables; re-fold the few
    assets whose events arrived after the snapshot; rename the fresh tables into place. The
@@ -12,7 +16,12 @@ swap them in atomically, while the live worker keeps running.
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
+import re
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +31,7 @@ from projections.asset_state import AssetState, fold
 from projections.carbon import FactorTable
 from projections.kpi_facts import Contribution, SavingRow, add_into, facts, without_zeros
 from projections.postgres import kpi_store
-from projections.postgres.connection import Connection
+from projections.postgres.connection import Connection, connect, use_binary_jsonb
 from projections.postgres.writer import SELECT_HISTORIES, upsert_states_sql
 from projections.tenant_settings import SettingsTimeline
 
@@ -47,45 +56,247 @@ async def _create_fresh(conn: Connection) -> None:
     await conn.execute(f"ALTER TABLE asset_state{SUFFIX} SET (fillfactor = 70)")
 
 
+@dataclass(frozen=True)
+class PartResult:
+    """What one part of the log folded: its counts and its KPI contributions (the aggregates
+    are summed over all parts before they are written)."""
+
+    events: int
+    assets: int
+    totals: Contribution
+
+
+def default_parts() -> int:
+    """One part per core, at most 4: PostgreSQL needs a core's share too, and more processes
+    than cores only add start-up (each is a fresh interpreter, ~1 s)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+Bound = tuple[str, str] | None  # (tenant_id, asset_id); None: open on that side
+
+
+async def _ranges(conn: Connection, parts: int) -> list[tuple[Bound, Bound]]:
+    """``parts`` ranges of (tenant_id, asset_id) that cover every key, each holding about as
+    many of the known assets: a part reads only its range of the log's (tenant, asset) index.
+    A hash of the key split the assets as evenly, but every part then scanned the whole log
+    (300k events, 2 parts: 40.2k events/s with the hash, 43.6k with ranges). The boundaries
+    come from the current asset states; a key they do not know still falls in one range."""
+    rows = await conn.fetch(
+        """
+        SELECT tenant_id, asset_id FROM (
+            SELECT tenant_id, asset_id,
+                   row_number() OVER (ORDER BY tenant_id, asset_id) AS n,
+                   count(*) OVER () AS total
+            FROM asset_state
+        ) s
+        WHERE (n - 1) % GREATEST(total / $1, 1) = 0 AND n > 1
+        ORDER BY tenant_id, asset_id
+        LIMIT $1 - 1
+        """,
+        parts,
+    )
+    cuts: list[Bound] = [None, *((r["tenant_id"], r["asset_id"]) for r in rows), None]
+    return [(cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1)]
+
+
+def _range_sql(low: Bound, high: Bound) -> tuple[str, list[str]]:
+    where, args = [], []
+    if low is not None:
+        where.append("(tenant_id, asset_id) >= ($1, $2)")
+        args += list(low)
+    if high is not None:
+        n = len(args)
+        where.append(f"(tenant_id, asset_id) < (${n + 1}, ${n + 2})")
+        args += list(high)
+    return (" AND ".join(where) or "true"), args
+
+
 async def rebuild(
-    dsn_connect: Callable[[], Any],
+    dsn: str,
     table: FactorTable,
     progress: Progress | None = None,
+    parts: int = 1,
     batch_assets: int = 2000,
 ) -> RebuildResult:
-    """``dsn_connect`` opens a new connection (two are used: a snapshot reader, a writer)."""
-    reader: Connection = await dsn_connect()
-    writer: Connection = await dsn_connect()
+    """Fold the whole event log into fresh tables and swap them in.
+
+    ``parts`` > 1 folds that many disjoint sets of assets in as many processes, all reading
+    the one snapshot this transaction exports (``pg_export_snapshot``), so together they see
+    exactly the log one reader would. Each asset is in one part (a range of tenant and asset),
+    and every KPI aggregate is the sum of the parts' contributions, written once."""
+    if parts < 1:
+        raise ValueError("parts must be at least 1")
+    snapshot_holder = await connect(dsn)
+    writer = await connect(dsn)
     try:
         await _create_fresh(writer)
-        settings = await kpi_store.tenant_settings(
-            writer,
-            [
-                r["tenant_id"]
-                for r in await writer.fetch("SELECT DISTINCT tenant_id FROM event_log")
-            ],
+        async with snapshot_holder.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = str(await snapshot_holder.fetchval("SELECT pg_export_snapshot()"))
+            # every tenant with settings, as of the snapshot (the others use the defaults)
+            settings = await kpi_store.tenant_settings(
+                snapshot_holder,
+                [
+                    r["tenant_id"]
+                    for r in await snapshot_holder.fetch(
+                        "SELECT DISTINCT tenant_id FROM tenant_settings_history"
+                    )
+                ],
+            )
+            ranges: list[tuple[Bound, Bound]] = [(None, None)]
+            if parts > 1:
+                ranges = await _ranges(snapshot_holder, parts)
+            if len(ranges) == 1:
+                results = [
+                    await fold_part(
+                        dsn, snapshot, None, None, table, settings, progress, batch_assets
+                    )
+                ]
+            else:
+                results = await _in_processes(
+                    dsn, snapshot, ranges, table, settings, progress, batch_assets
+                )
+        totals: Contribution = {}
+        for result in results:
+            add_into(totals, result.totals)
+        await kpi_store.add(writer, without_zeros(totals), SUFFIX)
+        caught_up = await _catch_up_and_swap(writer, table)
+        return RebuildResult(
+            sum(r.events for r in results), sum(r.assets for r in results), caught_up
         )
+    finally:
+        await snapshot_holder.close()
+        await writer.close()
+
+
+async def _in_processes(
+    dsn: str,
+    snapshot: str,
+    ranges: list[tuple[Bound, Bound]],
+    table: FactorTable,
+    settings: dict[str, SettingsTimeline],
+    progress: Progress | None,
+    batch_assets: int,
+) -> list[PartResult]:
+    """One process per part (spawned: no inherited connections or event loop). Progress comes
+    back through a shared counter, read here every 0.2 s."""
+    context = multiprocessing.get_context("spawn")
+    folded = context.Value("q", 0)
+    with ProcessPoolExecutor(
+        max_workers=len(ranges), mp_context=context, initializer=_share_counter, initargs=(folded,)
+    ) as pool:
+        loop = asyncio.get_running_loop()
+        futures = [
+            loop.run_in_executor(
+                pool, _fold_part_process, dsn, snapshot, low, high, table, settings, batch_assets
+            )
+            for low, high in ranges
+        ]
+        reported = 0
+        waiting = asyncio.gather(*futures)
+        while not waiting.done():
+            await asyncio.wait([waiting], timeout=0.2)
+            if progress is not None:
+                now = int(folded.value)
+                if now > reported:
+                    progress(now - reported)
+                    reported = now
+        results = waiting.result()
+        if progress is not None and int(folded.value) > reported:
+            progress(int(folded.value) - reported)
+        return list(results)
+
+
+_counter: Any = None
+
+
+def _share_counter(counter: Any) -> None:
+    global _counter
+    _counter = counter
+
+
+def _fold_part_process(
+    dsn: str,
+    snapshot: str,
+    low: Bound,
+    high: Bound,
+    table: FactorTable,
+    settings: dict[str, SettingsTimeline],
+    batch_assets: int,
+) -> PartResult:
+    from infra.garbage_collection import tune_for_throughput
+
+    tune_for_throughput()
+
+    def advance(n: int) -> None:
+        with _counter.get_lock():
+            _counter.value += n
+
+    return asyncio.run(fold_part(dsn, snapshot, low, high, table, settings, advance, batch_assets))
+
+
+async def fold_part(
+    dsn: str,
+    snapshot: str,
+    low: Bound,
+    high: Bound,
+    table: FactorTable,
+    settings: dict[str, SettingsTimeline],
+    progress: Progress | None = None,
+    batch_assets: int = 2000,
+) -> PartResult:
+    """Fold the assets from ``low`` (included) to ``high`` (excluded) as of ``snapshot`` into
+    the fresh tables:
+    a reader streams it asset by asset, a writer COPYs the states and savings while the next
+    assets are read and folded (one write in flight)."""
+    if not _SNAPSHOT_ID.match(snapshot):  # SET TRANSACTION SNAPSHOT takes no parameter
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    reader = await connect(dsn)
+    writer = await connect(dsn)
+    try:
+        await use_binary_jsonb(writer)
         events = assets = 0
         totals: Contribution = {}
         pending: list[AssetState] = []
+        writing: asyncio.Task[None] | None = None
+
+        async def write(states: list[AssetState], savings: list[SavingRow]) -> None:
+            # Binary COPY: the fresh tables hold each asset once, so nothing to upsert.
+            await writer.copy_records_to_table(
+                f"asset_state{SUFFIX}",
+                records=state_rows.to_records(states),
+                columns=list(state_rows.COLUMNS),
+            )
+            await writer.copy_records_to_table(
+                f"carbon_savings{SUFFIX}",
+                records=[row.as_record() for row in savings],
+                columns=list(SavingRow.COPY_COLUMNS),
+            )
 
         async def flush() -> None:
+            nonlocal writing
             if not pending:
                 return
-            await writer.execute(upsert_states_sql(SUFFIX), *state_rows.to_columns(pending))
+            states = list(pending)
+            pending.clear()
             savings: list[SavingRow] = []
-            for s in pending:
+            for s in states:
                 f = facts(s, settings.get(s.tenant_id, SettingsTimeline()), table)
                 add_into(totals, f.aggregates)
                 savings.extend(f.savings)
-            await kpi_store.insert_savings(writer, savings, SUFFIX)
-            pending.clear()
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(write(states, savings))
 
         async with reader.transaction(isolation="repeatable_read", readonly=True):
+            await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             current: tuple[str, str] | None = None
             history: list[LifecycleEvent] = []
+            where, args = _range_sql(low, high)
             async for row in reader.cursor(
-                "SELECT * FROM event_log ORDER BY tenant_id, asset_id", prefetch=5000
+                f"SELECT * FROM event_log WHERE {where} ORDER BY tenant_id, asset_id",
+                *args,
+                prefetch=5000,
             ):
                 key = (row["tenant_id"], row["asset_id"])
                 if key != current and history:
@@ -107,11 +318,11 @@ async def rebuild(
                 pending.append(state)
                 assets += 1
             await flush()
+            if writing is not None:
+                await writing
         if progress:
             progress(events % 5000)
-        await kpi_store.add(writer, without_zeros(totals), SUFFIX)
-        caught_up = await _catch_up_and_swap(writer, table)
-        return RebuildResult(events, assets, caught_up)
+        return PartResult(events, assets, totals)
     finally:
         await reader.close()
         await writer.close()

@@ -4,4 +4,5 @@ import sys
 
 from services.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not again in a process spawned by `rebuild --parts`
+    sys.exit(main())

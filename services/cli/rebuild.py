@@ -14,17 +14,15 @@ from infra.garbage_collection import tune_for_throughput
 from infra.settings import Settings
 from projections.carbon import factor_table
 from projections.postgres import reads
-from projections.postgres.connection import Connection, connect, migrated
-from projections.postgres.rebuild import rebuild
+from projections.postgres.connection import migrated
+from projections.postgres.rebuild import default_parts, rebuild
 
 
-def run_rebuild(settings: Settings) -> int:
+def run_rebuild(settings: Settings, parts: int | None = None) -> int:
     _, dsn = settings.require_endpoints()
     table = factor_table(settings.factor_source)
+    parts = parts or default_parts()
     console = Console(stderr=True, soft_wrap=True)  # one message, one line (greppable)
-
-    async def open_connection() -> Connection:
-        return await connect(dsn)
 
     async def run() -> None:
         async with migrated(dsn) as conn:
@@ -39,7 +37,7 @@ def run_rebuild(settings: Settings) -> int:
         ) as progress:
             task = progress.add_task("events", total=total)
             result = await rebuild(
-                open_connection, table, lambda n: progress.update(task, advance=n)
+                dsn, table, lambda n: progress.update(task, advance=n), parts=parts
             )
         seconds = time.perf_counter() - started
         console.print(
@@ -62,9 +60,19 @@ def register(sub: Any) -> None:
         "a progress bar, then swap them in atomically. The live worker keeps running; it waits "
         "only for the short swap. Use after a bug fix in the fold or to verify the projections.",
     )
+    rebuild.add_argument(
+        "--parts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fold the log in N processes, each a disjoint set of assets of one snapshot "
+        f"(default: one per core, at most 4; here {default_parts()})",
+    )
     rebuild.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-
-    return run_rebuild(settings)
+    if args.parts is not None and not 1 <= args.parts <= 64:
+        Console(stderr=True).print("kretslopp rebuild: --parts must be between 1 and 64")
+        return 2
+    return run_rebuild(settings, args.parts)
