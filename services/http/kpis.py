@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from projections.carbon import FactorTable
 from projections.postgres import reads
+from projections.postgres.connection import one_snapshot, spare_connection
 from projections.postgres.reads import Dimension, KpiQuery
 from services.http.auth import TenantCaller
 from services.http.params import (
@@ -93,9 +95,19 @@ def kpis_router(table: FactorTable) -> APIRouter:
     )
     async def fleet(request: Request, tenant_id: TenantPath, key: TenantCaller) -> FleetOverview:
         """Active devices now, their average age and the share past the target lifespan."""
-        async with pool_of(request).acquire() as conn:
-            overview = await reads.fleet_overview(conn, tenant_id, datetime.now(UTC))
-            overview["assets_by_status"] = await reads.assets_by_status(conn, tenant_id)
+        pool = pool_of(request)
+        now = datetime.now(UTC)
+        async with pool.acquire() as conn, spare_connection(pool) as spare:
+            if spare is None:
+                overview = await reads.fleet_overview(conn, tenant_id, now)
+                overview["assets_by_status"] = await reads.assets_by_status(conn, tenant_id)
+            else:
+                async with one_snapshot(conn, spare):
+                    overview, by_status = await asyncio.gather(
+                        reads.fleet_overview(conn, tenant_id, now),
+                        reads.assets_by_status(spare, tenant_id),
+                    )
+                overview["assets_by_status"] = by_status
         return FleetOverview.model_validate(overview)
 
     @router.get(
@@ -123,8 +135,13 @@ def kpis_router(table: FactorTable) -> APIRouter:
         query = KpiQuery(
             tenant_id, first, last, tuple(group_by or ()), category, supplier, org_unit
         )
-        async with pool_of(request).acquire() as conn:
-            slices = await reads.kpi_slices(conn, query)
+        pool = pool_of(request)
+        async with pool.acquire() as conn, spare_connection(pool) as spare:
+            if spare is None:
+                slices = await reads.kpi_slices(conn, query)
+            else:
+                async with one_snapshot(conn, spare):
+                    slices = await reads.kpi_slices(conn, query, medians_conn=spare)
         return KpiReport(
             tenant_id=tenant_id,
             from_month=from_month,
