@@ -134,11 +134,14 @@ def _the_open_offer(offers: Offers, offer_id: str, what: str) -> Offer:
     return offer
 
 
+_CLOSING_EVENTS = (Redeployed, TakenBack, Recycled)  # exact types (see asset_state._changes)
+
+
 def apply(offers: Offers, event: LifecycleEvent, in_use: bool) -> Offers:
     """The asset's offers after ``event``; raises :class:`Rejected` for an impossible
     transition. ``in_use``: the asset was the organisation's, in use, before the event."""
     at = event.occurred_at
-    if isinstance(event, OfferedForReuse):
+    if type(event) is OfferedForReuse:
         if not in_use:
             raise Rejected("offered_for_reuse: only an asset in use can be offered")
         already = _open(offers)
@@ -155,7 +158,7 @@ def apply(offers: Offers, event: LifecycleEvent, in_use: bool) -> Offers:
             offered_at=at,
         )
         return (*offers, offer)
-    if isinstance(event, Reserved):
+    if type(event) is Reserved:
         offer = _the_open_offer(offers, str(event.payload.offer_id), "reserved")
         unit = event.payload.org_unit
         if unit == offer.org_unit:
@@ -166,7 +169,7 @@ def apply(offers: Offers, event: LifecycleEvent, in_use: bool) -> Offers:
         if offer.holder is None:
             return _with(offers, replace(offer, holder=reservation))
         return _with(offers, replace(offer, queue=(*offer.queue, reservation)))
-    if isinstance(event, ReservationReleased):
+    if type(event) is ReservationReleased:
         offer = _the_open_offer(offers, str(event.payload.offer_id), "reservation_released")
         unit = event.payload.org_unit
         if offer.holder is not None and offer.holder.org_unit == unit:
@@ -177,14 +180,14 @@ def apply(offers: Offers, event: LifecycleEvent, in_use: bool) -> Offers:
             kept = tuple(r for r in offer.queue if r.org_unit != unit)
             return _with(offers, replace(offer, queue=kept))
         raise Rejected(f"reservation_released: {unit} has no reservation on this offer")
-    if isinstance(event, OfferWithdrawn):
+    if type(event) is OfferWithdrawn:
         offer = _the_open_offer(offers, str(event.payload.offer_id), "offer_withdrawn")
         return _with(offers, replace(offer, closed_at=at, outcome="withdrawn"))
-    if isinstance(event, Redeployed | TakenBack | Recycled):
+    if type(event) in _CLOSING_EVENTS:
         current = _open(offers)
         if current is None:
             return offers
-        handed_to = event.payload.to_org_unit if isinstance(event, Redeployed) else None
+        handed_to = event.payload.to_org_unit if type(event) is Redeployed else None
         outcome = CLOSED_BY[event.event_type]
         return _with(offers, replace(current, closed_at=at, outcome=outcome, handed_to=handed_to))
     return offers
