@@ -51,9 +51,6 @@ async def _create_fresh(conn: Connection) -> None:
     for table in TABLES:
         await conn.execute(f"DROP TABLE IF EXISTS {table}{SUFFIX}")
         await conn.execute(f"CREATE TABLE {table}{SUFFIX} (LIKE {table} INCLUDING ALL)")
-    # LIKE copies no storage parameters: the fresh asset states keep room for HOT updates
-    # (migration 0012)
-    await conn.execute(f"ALTER TABLE asset_state{SUFFIX} SET (fillfactor = 70)")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import start_http_server
 
 from events.codec import EVENT_ADAPTER
-from infra.settings import Settings
+from infra.settings import ConfigurationError, Settings
 from projections.carbon import factor_table
 from projections.postgres.connection import create_pool
 from projections.postgres.migrate import migrate
@@ -157,6 +157,12 @@ def run_api(settings: Settings) -> None:
     from infra.structured_logging import configure
 
     configure(settings.log_level)
+    if settings.api_workers > 1 and settings.metrics_port is not None:
+        raise ConfigurationError(
+            "KRETSLOPP_METRICS_PORT cannot be set with KRETSLOPP_API_WORKERS > 1: every server "
+            "process would listen on it. Unset it; each process then serves /metrics on the "
+            "API port with its own counters"
+        )
     if settings.api_workers > 1:
         # uvicorn starts each process from an import string; they read these settings
         os.environ.update(settings.child_env())

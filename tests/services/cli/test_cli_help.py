@@ -80,3 +80,37 @@ def test_bad_number_in_environment_is_named() -> None:
     )
     assert result.returncode != 0
     assert "KRETSLOPP_PARTITIONS must be a whole number" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"KRETSLOPP_API_WORKERS": "2", "KRETSLOPP_METRICS_PORT": "9109"},
+            "KRETSLOPP_METRICS_PORT cannot be set with KRETSLOPP_API_WORKERS > 1",
+        ),
+        ({"KRETSLOPP_API_WORKERS": "0"}, "KRETSLOPP_API_WORKERS must be between 1 and 64"),
+    ],
+)
+def test_api_server_processes_that_cannot_work_are_refused_clearly(
+    env: dict[str, str], says: str
+) -> None:
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "api"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_URL": "postgresql://nowhere/x", **env},
+    )
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_rebuild_refuses_a_part_count_it_cannot_use() -> None:
+    done = _cli("rebuild", "--parts", "0")
+    assert done.returncode == 2
+    assert "--parts must be between 1 and 64" in done.stderr
+    assert "Traceback" not in done.stderr
