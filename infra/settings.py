@@ -88,7 +88,7 @@ class Settings:
         "KRETSLOPP_API_WORKERS",
         "API server processes on one port, each with its own Kafka producer and database "
         "pool; on a 2-core machine 2 took the gateway from 10.8k to 21.2k events/s accepted "
-        '(docs/operations.md, "Performance")',
+        '(docs/operations.md, "Scaling on one machine")',
     )
     factor_source: str = _setting(
         "boavizta-pcf-median",
