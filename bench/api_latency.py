@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -119,12 +121,9 @@ def read_paths(tenant: str) -> dict[str, str]:
     }
 
 
-def time_read_api(settings: Settings, dsn: str, requests: int) -> dict[str, list[float]]:
-    """Start ``kretslopp api`` on ``dsn`` and time each read endpoint ``requests`` times."""
-    port = free_port()
-    api_settings = replace(
-        settings, database_url=dsn, kafka_bootstrap_servers="unused:1", api_port=port
-    )
+@contextlib.contextmanager
+def running_api(api_settings: Settings) -> Iterator[str]:
+    """``kretslopp api`` as a subprocess with these settings, healthy; yields its base URL."""
     api = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "api"],
         env=api_settings.child_env(),
@@ -132,19 +131,28 @@ def time_read_api(settings: Settings, dsn: str, requests: int) -> dict[str, list
         stderr=subprocess.DEVNULL,
     )
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+        base = f"http://127.0.0.1:{api_settings.api_port}"
+        for _ in range(300):
             try:
                 if httpx.get(f"{base}/health").status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        yield base
+    finally:
+        api.terminate()
+        api.wait(30)
+
+
+def time_read_api(settings: Settings, dsn: str, requests: int) -> dict[str, list[float]]:
+    """Start ``kretslopp api`` on ``dsn`` and time each read endpoint ``requests`` times."""
+    api_settings = replace(
+        settings, database_url=dsn, kafka_bootstrap_servers="unused:1", api_port=free_port()
+    )
+    with running_api(api_settings) as base:
         tenant = "goteborg-kommun"
         key = asyncio.run(api_key(dsn, tenant))
         return asyncio.run(measure(base, key, read_paths(tenant), requests))
-    finally:
-        api.terminate()
-        api.wait(10)
 
 
 def latency_rows(timings: dict[str, list[float]]) -> list[tuple[str, str, str, str]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,12 +25,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.api_latency import percentile
+from bench.api_latency import percentile, running_api
 from events.codec import key_for
 from infra.embedded import embedded_stack, kafka_libs_dir
 from infra.ports import free_port
@@ -184,25 +182,9 @@ def gateway_load(
             replication=settings.topic_replication,
         )
     )
-    api = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "api"],
-        env=api_settings.child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with running_api(api_settings) as base:
         key = asyncio.run(_key(dsn))
         asyncio.run(_drive(base, key, run, templates))
-    finally:
-        api.terminate()
-        api.wait(30)
     return run
 
 
