@@ -143,16 +143,14 @@ async def rebuild(
             ranges: list[tuple[Bound, Bound]] = [(None, None)]
             if parts > 1:
                 ranges = await _ranges(snapshot_holder, parts)
-            if len(ranges) == 1:
-                results = [
-                    await fold_part(
-                        dsn, snapshot, None, None, table, settings, progress, batch_assets
-                    )
-                ]
+            jobs = [
+                PartJob(dsn, snapshot, low, high, table, settings, batch_assets)
+                for low, high in ranges
+            ]
+            if len(jobs) == 1:
+                results = [await fold_part(jobs[0], progress)]
             else:
-                results = await _in_processes(
-                    dsn, snapshot, ranges, table, settings, progress, batch_assets
-                )
+                results = await _in_processes(jobs, progress)
         totals: Contribution = {}
         for result in results:
             add_into(totals, result.totals)
@@ -166,29 +164,30 @@ async def rebuild(
         await writer.close()
 
 
-async def _in_processes(
-    dsn: str,
-    snapshot: str,
-    ranges: list[tuple[Bound, Bound]],
-    table: FactorTable,
-    settings: dict[str, SettingsTimeline],
-    progress: Progress | None,
-    batch_assets: int,
-) -> list[PartResult]:
+@dataclass(frozen=True)
+class PartJob:
+    """One part of a rebuild: the assets from ``low`` (included) to ``high`` (excluded), as
+    of ``snapshot``; sent to the part's process as it is (it pickles)."""
+
+    dsn: str
+    snapshot: str
+    low: Bound
+    high: Bound
+    table: FactorTable
+    settings: dict[str, SettingsTimeline]
+    batch_assets: int = 2000
+
+
+async def _in_processes(jobs: list[PartJob], progress: Progress | None) -> list[PartResult]:
     """One process per part (spawned: no inherited connections or event loop). Progress comes
     back through a shared counter, read here every 0.2 s."""
     context = multiprocessing.get_context("spawn")
     folded = context.Value("q", 0)
     with ProcessPoolExecutor(
-        max_workers=len(ranges), mp_context=context, initializer=_share_counter, initargs=(folded,)
+        max_workers=len(jobs), mp_context=context, initializer=_share_counter, initargs=(folded,)
     ) as pool:
         loop = asyncio.get_running_loop()
-        futures = [
-            loop.run_in_executor(
-                pool, _fold_part_process, dsn, snapshot, low, high, table, settings, batch_assets
-            )
-            for low, high in ranges
-        ]
+        futures = [loop.run_in_executor(pool, _fold_part_process, job) for job in jobs]
         reported = 0
         waiting = asyncio.gather(*futures)
         while not waiting.done():
@@ -212,15 +211,7 @@ def _share_counter(counter: Any) -> None:
     _counter = counter
 
 
-def _fold_part_process(
-    dsn: str,
-    snapshot: str,
-    low: Bound,
-    high: Bound,
-    table: FactorTable,
-    settings: dict[str, SettingsTimeline],
-    batch_assets: int,
-) -> PartResult:
+def _fold_part_process(job: PartJob) -> PartResult:
     from infra.garbage_collection import tune_for_throughput
 
     tune_for_throughput()
@@ -229,23 +220,13 @@ def _fold_part_process(
         with _counter.get_lock():
             _counter.value += n
 
-    return asyncio.run(fold_part(dsn, snapshot, low, high, table, settings, advance, batch_assets))
+    return asyncio.run(fold_part(job, advance))
 
 
-async def fold_part(
-    dsn: str,
-    snapshot: str,
-    low: Bound,
-    high: Bound,
-    table: FactorTable,
-    settings: dict[str, SettingsTimeline],
-    progress: Progress | None = None,
-    batch_assets: int = 2000,
-) -> PartResult:
-    """Fold the assets from ``low`` (included) to ``high`` (excluded) as of ``snapshot`` into
-    the fresh tables:
-    a reader streams it asset by asset, a writer COPYs the states and savings while the next
-    assets are read and folded (one write in flight)."""
+async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResult:
+    """Fold one part into the fresh tables: a reader streams it asset by asset, a writer COPYs
+    the states and savings while the next assets are read and folded (one write in flight)."""
+    dsn, snapshot, table, settings = job.dsn, job.snapshot, job.table, job.settings
     if not _SNAPSHOT_ID.match(snapshot):  # SET TRANSACTION SNAPSHOT takes no parameter
         raise ValueError(f"not a snapshot id: {snapshot!r}")
     reader = await connect(dsn)
@@ -289,7 +270,7 @@ async def fold_part(
             await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             current: tuple[str, str] | None = None
             history: list[LifecycleEvent] = []
-            where, args = _range_sql(low, high)
+            where, args = _range_sql(job.low, job.high)
             async for row in reader.cursor(
                 f"SELECT * FROM event_log WHERE {where} ORDER BY tenant_id, asset_id",
                 *args,
@@ -302,7 +283,7 @@ async def fold_part(
                     pending.append(state)
                     assets += 1
                     history = []
-                    if len(pending) >= batch_assets:
+                    if len(pending) >= job.batch_assets:
                         await flush()
                 current = key
                 history.append(event_rows.from_row(row))
