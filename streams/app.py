@@ -27,6 +27,7 @@ from streams.consumer import KretsloppTransport
 from streams.dead_letter_topic import topic_record
 from streams.metrics import WorkerMetrics
 from streams.projector import Projector
+from streams.record_path import LeanRecordPathApp, RawBytesSchema
 from streams.watermarks import high_watermarks
 from streams.write_ahead import WriteAhead
 
@@ -94,8 +95,9 @@ class CheckpointAgent(faust.Agent):
         )
 
 
-class KretsloppApp(faust.App):
-    """A Faust app with kretslopp's consumer and producer (``streams.consumer``)."""
+class KretsloppApp(LeanRecordPathApp):
+    """A Faust app with kretslopp's consumer and producer (``streams.consumer``) and the
+    lean per-record path (``streams.record_path``)."""
 
     def _new_transport(self) -> Any:
         return KretsloppTransport(self.conf.broker_consumer, self)
@@ -172,14 +174,7 @@ def create_app(settings: Settings) -> faust.App:
         Agent=CheckpointAgent,
     )
     cast(Any, app).kretslopp_idempotent = settings.idempotent_producer
-    lifecycle = app.topic(
-        settings.topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
+    lifecycle = app.topic(settings.topic, schema=RawBytesSchema(), partitions=settings.partitions)
     dead_letter_topic = app.topic(
         settings.dead_letter_topic,
         key_type=bytes,

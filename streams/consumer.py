@@ -19,6 +19,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
 
 from streams.delivery import DELIVERED, DeliveryCallback, deliver_eagerly
+from streams.record_path import LeanProducerBuffer
 
 FETCH_MAX_WAIT_MS = 100
 
@@ -53,7 +54,18 @@ class KretsloppConsumer(faust_aiokafka.Consumer):
 class KretsloppProducer(faust_aiokafka.Producer):
     """The worker's producer (dead-letter topic): idempotent on Apache Kafka, as every
     kretslopp producer (``streams.producer``); faust-streaming enables idempotence only in
-    its transactions, which kretslopp does not use. ``create_app`` sets the flag."""
+    its transactions, which kretslopp does not use. ``create_app`` sets the flag. Its buffer
+    is :class:`streams.record_path.LeanProducerBuffer`: the conductor asks it for its size
+    before every record."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lean = LeanProducerBuffer(loop=self.loop, beacon=self.beacon)
+        lean.threaded = bool(self.app.conf.producer_threaded)
+        if self.threaded_producer is not None:
+            lean.threaded_producer = self.threaded_producer
+        lean.app = self.app
+        self.buffer = lean
 
     def _settings_extra(self) -> Any:
         extra = dict(super()._settings_extra())
