@@ -202,6 +202,10 @@ def _end_of_use(state: AssetState, event: LifecycleEvent, reason: str) -> Change
 
 def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
     """Fold one event into the state. Callers keep canonical order (see :func:`fold`)."""
+    return _apply(state, event, event_key(event))
+
+
+def _apply(state: AssetState | None, event: LifecycleEvent, key: EventKey) -> AssetState:
     if state is None:
         state = AssetState(
             tenant_id=event.tenant_id,
@@ -209,7 +213,7 @@ def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
             incomplete_history=type(event) is not Purchased,
             first_occurred_at=event.occurred_at,
         )
-    changes: Changes = {"event_count": state.event_count + 1, "last_key": event_key(event)}
+    changes: Changes = {"event_count": state.event_count + 1, "last_key": key}
     changes.update(_changes(state, event))
     return _with(state, changes)
 
@@ -307,17 +311,27 @@ def _changes(state: AssetState, event: LifecycleEvent) -> Changes:
 
 
 def fold(events: Iterable[LifecycleEvent], state: AssetState | None = None) -> AssetState | None:
-    """Fold events (any order) into ``state`` in canonical order."""
-    for event in sorted(events, key=event_key):
-        state = apply(state, event)
+    """Fold events (any order) into ``state`` in canonical order. Each event's key is made
+    once (it was made twice, to sort and to record: ``str(UUID)`` alone is ~0.7 us)."""
+    for key, event in sorted([(event_key(e), e) for e in events], key=_by_key):
+        state = _apply(state, event, key)
     return state
+
+
+def _by_key(keyed: tuple[EventKey, LifecycleEvent]) -> EventKey:
+    return keyed[0]
 
 
 def needs_refold(state: AssetState | None, new_events: Iterable[LifecycleEvent]) -> bool:
     """True when a new event sorts before what the state has seen: replay the full history."""
     if state is None or state.last_key is None:
         return False
-    return any(event_key(e) < state.last_key for e in new_events)
+    last = state.last_key
+    # the instant decides unless it is the same one: the full key only then
+    return any(
+        e.occurred_at < last[0] or (e.occurred_at == last[0] and event_key(e) < last)
+        for e in new_events
+    )
 
 
 def fold_all(events: Iterable[LifecycleEvent]) -> dict[tuple[str, str], AssetState]:

@@ -22,6 +22,7 @@ from projections.kpi_facts import (
     Contribution,
     SavingRow,
     add_into,
+    fact_inputs,
     facts,
     without_zeros,
 )
@@ -128,16 +129,29 @@ async def apply_changes(
     for s in old_states:
         known = cache.facts((s.tenant_id, s.asset_id), s, basis[s.tenant_id]) if cache else None
         old.append(known if known is not None else facts(s, settings[s.tenant_id], table))
-    new = [facts(s, settings[s.tenant_id], table) for s in new_states]
+    before = {(s.tenant_id, s.asset_id): (s, f) for s, f in zip(old_states, old, strict=True)}
+    # facts kept where the event moved none of their inputs (``kpi_facts.FACT_INPUTS``)
+    kept: set[AssetKey] = set()
+    new = []
+    for s in new_states:
+        key = (s.tenant_id, s.asset_id)
+        prior = before.get(key)
+        if prior is not None and fact_inputs(prior[0]) == fact_inputs(s):
+            kept.add(key)
+            new.append(prior[1])
+        else:
+            new.append(facts(s, settings[s.tenant_id], table))
     if cache is not None and written is not None:
         for s, f in zip(new_states, new, strict=True):
             key = (s.tenant_id, s.asset_id)
             cache.remember(key, written[key], s, f, basis[s.tenant_id])
     total: Contribution = {}
-    for f in old:
-        add_into(total, f.aggregates, -1)
-    for f in new:
-        add_into(total, f.aggregates, +1)
+    for s, f in zip(old_states, old, strict=True):
+        if (s.tenant_id, s.asset_id) not in kept:
+            add_into(total, f.aggregates, -1)
+    for s, f in zip(new_states, new, strict=True):
+        if (s.tenant_id, s.asset_id) not in kept:
+            add_into(total, f.aggregates, +1)
     changes = without_zeros(total)
     await add(conn, changes, suffix)
     # Only the assets whose saving rows changed are rewritten: most events (a repair, a
@@ -148,7 +162,7 @@ async def apply_changes(
     rows: list[SavingRow] = []
     for s, f in zip(new_states, new, strict=True):
         key = (s.tenant_id, s.asset_id)
-        if key in was and was[key] == f.savings:
+        if key in kept or (key in was and was[key] == f.savings):
             moved.discard(key)
             continue
         moved.add(key)

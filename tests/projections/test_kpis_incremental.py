@@ -5,6 +5,7 @@ recomputed in one pass from the distinct events."""
 from __future__ import annotations
 
 import random
+from dataclasses import fields, replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,14 @@ from events.codec import EVENT_ADAPTER
 from events.models import Category, LifecycleEvent
 from projections.asset_state import AssetState, fold, fold_all, needs_refold
 from projections.carbon import ADEME_NEGAOCTET, BOAVIZTA_PCF_MEDIAN
-from projections.kpi_facts import Contribution, add_into, facts, one_pass, without_zeros
+from projections.kpi_facts import (
+    FACT_INPUTS,
+    Contribution,
+    add_into,
+    facts,
+    one_pass,
+    without_zeros,
+)
 from projections.tenant_settings import TenantSettings
 from tests.factories import T0, event_dict, fleet
 
@@ -118,6 +126,22 @@ def test_incremental_kpis_equal_one_pass_recomputation(
     distinct = list({str(e.event_id): e for e in stream}.values())
     expected = one_pass(fold_all(distinct).values(), SETTINGS, table, TenantSettings())
     assert incremental(stream, batch_sizes, table) == expected
+
+
+@given(event_streams(), event_streams(), st.booleans())
+def test_facts_read_no_field_but_their_inputs(
+    stream: list[LifecycleEvent], others: list[LifecycleEvent], ademe: bool
+) -> None:
+    """The writer keeps an asset's facts when no field of ``FACT_INPUTS`` moved; so every other
+    field may take any value another state has without changing the facts."""
+    table = ADEME_NEGAOCTET if ademe else BOAVIZTA_PCF_MEDIAN
+    rest = [f.name for f in fields(AssetState) if f.name not in FACT_INPUTS]
+    donors = list(fold_all(others).values())
+    for state in fold_all(stream).values():
+        settings = SETTINGS[state.tenant_id]
+        for donor in donors:
+            mixed = replace(state, **{name: getattr(donor, name) for name in rest})
+            assert facts(mixed, settings, table) == facts(state, settings, table)
 
 
 @given(event_streams())
