@@ -18,7 +18,14 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
 
-from streams.delivery import DELIVERED, DeliveryCallback, deliver_eagerly
+from streams.delivery import (
+    DELIVERED,
+    DeliveryCallback,
+    FlowWatch,
+    Remainder,
+    deliver_eagerly,
+    finish_blocked,
+)
 from streams.record_path import LeanProducerBuffer
 
 FETCH_MAX_WAIT_MS = 100
@@ -37,15 +44,33 @@ class KretsloppConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, callback: DeliveryCallback, **kwargs: Any) -> None:
         super().__init__(*args, callback=deliver_eagerly(callback), **kwargs)
+        self._flow_watch = FlowWatch(self._until_flow_stops)
+
+    async def _until_flow_stops(self) -> object:
+        """Flow suspended (a rebalance), or this consumer stopped or crashed: mode's race."""
+        return await super().wait_first(self.suspend_flow.wait())
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109 - overrides mode.Service.wait_first
-        if coros and coros[0] is DELIVERED:
+        first = coros[0] if coros else None
+        if first is DELIVERED or (isinstance(first, Remainder) and timeout is None):
             for other in coros[1:]:
                 if inspect.iscoroutine(other):
-                    other.close()  # ``suspend_flow.wait()``, created but not needed
+                    other.close()  # ``suspend_flow.wait()``: the flow watch stands for it
+        if first is DELIVERED:
             return WaitResults([DELIVERED], [None], False)
+        if isinstance(first, Remainder) and timeout is None:
+            delivered, result = await finish_blocked(first, self._flow_watch.current())
+            if self._stopped.is_set() or self._crashed.is_set():
+                return WaitResults([], [], True)
+            if delivered:
+                return WaitResults([first], [result], False)
+            return WaitResults([], [], False)  # the record dropped; the loop reads no result
         results: WaitResults = await super().wait_first(*coros, timeout=timeout)
         return results
+
+    async def on_stop(self) -> None:
+        self._flow_watch.close()
+        await super().on_stop()
 
     def _new_consumer_thread(self) -> Any:
         return ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)

@@ -13,11 +13,16 @@ suspended for a rebalance, or the producer buffer is over its limit: then a reba
 and the record must be dropped, not delivered late into a partition we may no longer own. When
 delivery does not block there is nothing to race. So the callback's first step runs at once:
 nearly always it completes there (the record is in the stream buffer) and the consumer loop
-moves on; when it blocks, the rest of it goes through the original ``wait_first`` race.
+moves on; when it blocks, the rest of it races the same three events (flow suspended, consumer
+stopped or crashed), but through one waiter shared by every blocked record until one of them
+fires (:class:`FlowWatch`) instead of three new tasks per record: while the writer is the
+bottleneck nearly every record blocks once (the stream buffer is full), and that race was then
+~7 us per record of the ~32 us the fetch path still cost (py-spy, 300k events).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
@@ -84,3 +89,37 @@ def deliver_eagerly(callback: DeliveryCallback) -> Callable[[Any], Any]:
         return Remainder(coro, pending)
 
     return deliver
+
+
+class FlowWatch:
+    """One future for "flow suspended, or the consumer stopped or crashed", shared by every
+    blocked delivery until it completes; then the next blocked delivery starts a new one (which
+    completes at once while the flow stays suspended, as Faust's own race would)."""
+
+    def __init__(self, wait_any: Callable[[], Awaitable[object]]) -> None:
+        self._wait_any = wait_any
+        self._future: asyncio.Future[object] | None = None
+
+    def current(self) -> asyncio.Future[object]:
+        if self._future is None or self._future.done():
+            self._future = asyncio.ensure_future(self._wait_any())
+        return self._future
+
+    def close(self) -> None:
+        if self._future is not None and not self._future.done():
+            self._future.cancel()
+
+
+async def finish_blocked(rest: Remainder, watch: asyncio.Future[object]) -> tuple[bool, Any]:
+    """Finish a blocked delivery unless ``watch`` completes first; then it is cancelled and
+    the record dropped (the partition may be another worker's now). Returns (delivered, its
+    result); an error of the delivery is raised."""
+    delivery = asyncio.ensure_future(rest)
+    try:
+        await asyncio.wait((delivery, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not delivery.done():
+            delivery.cancel()
+    if not delivery.done() or delivery.cancelled():
+        return False, None
+    return True, delivery.result()

@@ -11,7 +11,7 @@ import pytest
 from mode import Service
 
 from streams.consumer import KretsloppConsumer
-from streams.delivery import DELIVERED, Remainder, deliver_eagerly
+from streams.delivery import DELIVERED, FlowWatch, Remainder, deliver_eagerly, finish_blocked
 
 
 class Buffer:
@@ -108,3 +108,75 @@ async def test_wait_first_settles_a_delivered_record_without_scheduling_anything
         len(result.done) == 1 and cast(object, result.done[0]) is DELIVERED and not result.stopped
     )
     assert len(asyncio.all_tasks()) == pending_tasks
+
+
+async def test_a_blocked_record_finishes_through_the_shared_watch_when_room_is_made() -> None:
+    buffer = Buffer(maxsize=1)
+    deliver = deliver_eagerly(buffer.on_message)
+    suspend_flow = asyncio.Event()
+    watch = FlowWatch(suspend_flow.wait)
+    deliver(1)
+    rest = deliver(2)
+    assert isinstance(rest, Remainder)
+    finishing = asyncio.ensure_future(finish_blocked(rest, watch.current()))
+    await asyncio.sleep(0)
+    assert not finishing.done()
+    assert buffer.queue.get_nowait() == 1
+    assert await finishing == (True, "delivered 2")
+    assert buffer.queue.get_nowait() == 2
+    watch.close()
+
+
+async def test_one_watch_serves_every_blocked_record_until_the_flow_is_suspended() -> None:
+    """The point of the watch: no new waiter per blocked record; and a suspended flow still
+    wins the race, for the record waiting then and for every one after while it stays so."""
+    buffer = Buffer(maxsize=1)
+    deliver = deliver_eagerly(buffer.on_message)
+    suspend_flow = asyncio.Event()
+    started: list[int] = []
+
+    async def wait_any() -> bool:
+        started.append(1)
+        return await suspend_flow.wait()
+
+    watch = FlowWatch(wait_any)
+    deliver(0)
+    for n in (1, 2, 3):  # each blocks, then room is made
+        rest = deliver(n)
+        assert isinstance(rest, Remainder)
+        finishing = asyncio.ensure_future(finish_blocked(rest, watch.current()))
+        await asyncio.sleep(0)
+        buffer.queue.get_nowait()
+        assert await finishing == (True, f"delivered {n}")
+    assert len(started) == 1
+    blocked = deliver(4)
+    assert isinstance(blocked, Remainder)
+    finishing = asyncio.ensure_future(finish_blocked(blocked, watch.current()))
+    await asyncio.sleep(0)
+    suspend_flow.set()  # a rebalance starts while record 4 waits for room
+    assert await finishing == (False, None)
+    await asyncio.sleep(0)
+    assert buffer.cancelled == [4]
+    later = deliver(5)
+    assert isinstance(later, Remainder)
+    assert await finish_blocked(later, watch.current()) == (False, None)  # still suspended
+    await asyncio.sleep(0)
+    assert buffer.cancelled == [4, 5] and len(started) == 2
+    assert buffer.queue.qsize() == 1 and buffer.queue.get_nowait() == 3
+
+
+async def test_an_error_after_blocking_comes_out_of_the_race() -> None:
+    gate = asyncio.Event()
+
+    async def fails_later(message: int) -> None:
+        await gate.wait()
+        raise LookupError(message)
+
+    rest = deliver_eagerly(fails_later)(3)
+    assert isinstance(rest, Remainder)
+    watch = FlowWatch(asyncio.Event().wait)
+    finishing = asyncio.ensure_future(finish_blocked(rest, watch.current()))
+    gate.set()
+    with pytest.raises(LookupError):
+        await finishing
+    watch.close()
