@@ -22,3 +22,11 @@ def tune_for_throughput() -> None:
     gc.collect()
     gc.freeze()  # imported modules, classes, settings: alive for the whole process
     gc.set_threshold(*THRESHOLDS)
+
+
+def freeze_start_up() -> None:
+    """For a server: what start-up loaded is never rescanned; thresholds stay Python's, so
+    collections stay small and frequent rather than rare and long (a request's latency, not a
+    batch's throughput, is what they delay)."""
+    gc.collect()
+    gc.freeze()

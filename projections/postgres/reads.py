@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
 from projections.carbon import BOAVIZTA_DEFAULT_LIFE_YEARS
@@ -18,6 +17,9 @@ from projections.kpis import compute
 from projections.marketplace import ListedAsset, Offer
 from projections.postgres.connection import Connection
 from projections.postgres.kpi_store import settings_timeline
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 Dimension = Literal["category", "supplier", "org_unit", "month"]
 DIMENSIONS: tuple[Dimension, ...] = ("category", "supplier", "org_unit", "month")
@@ -118,8 +120,11 @@ async def _median_lifespans(
     group_clause = f"GROUP BY {', '.join(exprs)}" if exprs else ""
     rows = await conn.fetch(
         f"SELECT {select}"
+        # date_part is float8 already; extract's numeric was cast to float8 per row for
+        # percentile_cont (median over 15k assets: 19.5 -> 14.1 ms). Equal but for rounding:
+        # 1 of 774 (tenant, category, month) medians differed, by 1.6e-16 relative
         "percentile_cont(0.5) WITHIN GROUP "
-        "(ORDER BY extract(epoch FROM ended_at - purchased_at)) AS median_s "
+        "(ORDER BY date_part('epoch', ended_at - purchased_at)) AS median_s "
         "FROM asset_state WHERE tenant_id = $1 AND ended_at >= $2 AND ended_at < $3 "
         f"AND purchased_at IS NOT NULL AND ended_at >= purchased_at {_filters(4)} "
         f"{group_clause}",
@@ -143,13 +148,16 @@ async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dic
     categories = sorted(BOAVIZTA_DEFAULT_LIFE_YEARS)
     # Per row only a sum of purchase instants and one comparison with the category's cutoff
     # (purchased at or before now - target): the age sum is n * now - that sum, exactly.
-    # Measured on 10k devices in use: 8.0 ms with the age computed per row, 5.4 ms so.
+    # Measured on 10k devices in use: 8.0 ms with the age computed per row, 5.4 ms so. The
+    # instants are summed as whole microseconds (bigint; exact: a float8 epoch of these years
+    # is within 0.12 us), not as extract's numeric: 34k devices 23.5 -> 12.4 ms (median of 15).
     rows = await conn.fetch(
         """
         SELECT COALESCE(s.category, '') AS category,
                count(*) AS active,
                count(s.purchased_at) AS with_age,
-               COALESCE(sum(extract(epoch FROM s.purchased_at)), 0) AS purchased_s,
+               COALESCE(sum(round(date_part('epoch', s.purchased_at) * 1e6)::bigint), 0)
+                 AS purchased_us,
                count(*) FILTER (WHERE s.purchased_at <= t.cutoff) AS past_target
         FROM asset_state s
         LEFT JOIN unnest($2::text[], $3::timestamptz[]) AS t(category, cutoff)
@@ -161,8 +169,8 @@ async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dic
         categories,
         [now - timedelta(seconds=settings.target(c) * SECONDS_PER_YEAR) for c in categories],
     )
-    now_s = Decimal(str(now.timestamp()))
-    age = {r["category"]: float(r["with_age"] * now_s - r["purchased_s"]) for r in rows}
+    now_us = (now - _EPOCH) // _MICROSECOND
+    age = {r["category"]: (r["with_age"] * now_us - int(r["purchased_us"])) / 1e6 for r in rows}
 
     def summary(active: int, with_age: int, age_s: float, past: int) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import start_http_server
 
 from events.codec import EVENT_ADAPTER
+from infra.garbage_collection import freeze_start_up
 from infra.settings import ConfigurationError, Settings
 from projections.carbon import factor_table
 from projections.postgres.connection import create_pool
@@ -89,6 +90,7 @@ def create_api(settings: Settings) -> FastAPI:
         async with pool.acquire() as conn:
             await migrate(conn)
         app.state.pool = pool
+        freeze_start_up()
         await feed.start()
         if settings.metrics_port is not None:
             start_http_server(
