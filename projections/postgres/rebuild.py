@@ -272,7 +272,8 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
             history: list[LifecycleEvent] = []
             where, args = _range_sql(job.low, job.high)
             async for row in reader.cursor(
-                f"SELECT * FROM event_log WHERE {where} ORDER BY tenant_id, asset_id",
+                f"SELECT {event_rows.COLUMNS} FROM event_log WHERE {where} "
+                "ORDER BY tenant_id, asset_id",
                 *args,
                 prefetch=5000,
             ):

@@ -87,9 +87,9 @@ INSERT_EVENTS = """
 INSERT INTO event_log (event_id, tenant_id, asset_id, event_type, schema_version, occurred_at,
                        recorded_at, source, payload, topic, kafka_partition, kafka_offset)
 SELECT e.event_id, e.tenant_id, e.asset_id, e.event_type, e.schema_version, e.occurred_at,
-       now(), e.source, e.payload, $1, e.kafka_partition, e.kafka_offset
+       now(), e.source, e.payload::jsonb, $1, e.kafka_partition, e.kafka_offset
 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[],
-            $8::text[], $9::jsonb[], $10::int[], $11::bigint[])
+            $8::text[], $9::text[], $10::int[], $11::bigint[])
      AS e(event_id, tenant_id, asset_id, event_type, schema_version, occurred_at, source,
           payload, kafka_partition, kafka_offset)
 ON CONFLICT (event_id) DO NOTHING
