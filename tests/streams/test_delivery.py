@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pytest
@@ -83,18 +84,31 @@ async def test_an_error_in_delivery_is_raised_where_the_consumer_loop_sees_it() 
         deliver_eagerly(broken)(7)
 
 
-async def test_an_error_after_blocking_comes_out_of_the_remainder() -> None:
-    gate = asyncio.Event()
+def fails_once_released(gate: asyncio.Event) -> Callable[[int], Awaitable[None]]:
+    """A delivery that blocks until ``gate`` is set, then fails."""
 
     async def fails_later(message: int) -> None:
         await gate.wait()
         raise LookupError(message)
 
-    rest = deliver_eagerly(fails_later)(3)
-    task = asyncio.ensure_future(rest)
+    return fails_later
+
+
+@pytest.mark.parametrize("through_the_race", [False, True])
+async def test_an_error_after_blocking_comes_out_where_the_rest_is_awaited(
+    through_the_race: bool,
+) -> None:
+    gate = asyncio.Event()
+    rest = deliver_eagerly(fails_once_released(gate))(3)
+    assert isinstance(rest, Remainder)
+    watch = FlowWatch(asyncio.Event().wait)
+    task = asyncio.ensure_future(
+        finish_blocked(rest, watch.current()) if through_the_race else rest
+    )
     gate.set()
     with pytest.raises(LookupError):
         await task
+    watch.close()
 
 
 async def test_wait_first_settles_a_delivered_record_without_scheduling_anything() -> None:
@@ -163,20 +177,3 @@ async def test_one_watch_serves_every_blocked_record_until_the_flow_is_suspended
     await asyncio.sleep(0)
     assert buffer.cancelled == [4, 5] and len(started) == 2
     assert buffer.queue.qsize() == 1 and buffer.queue.get_nowait() == 3
-
-
-async def test_an_error_after_blocking_comes_out_of_the_race() -> None:
-    gate = asyncio.Event()
-
-    async def fails_later(message: int) -> None:
-        await gate.wait()
-        raise LookupError(message)
-
-    rest = deliver_eagerly(fails_later)(3)
-    assert isinstance(rest, Remainder)
-    watch = FlowWatch(asyncio.Event().wait)
-    finishing = asyncio.ensure_future(finish_blocked(rest, watch.current()))
-    gate.set()
-    with pytest.raises(LookupError):
-        await finishing
-    watch.close()
