@@ -23,7 +23,9 @@ def test_payload_text_is_the_payload_as_json_for_a_sample_fleet() -> None:
     st.floats(0, 100_000, allow_nan=False),
     st.text(st.characters(blacklist_categories=["Cc", "Cs"]), min_size=1, max_size=40),
 )
-def test_payload_text_keeps_every_float_and_string_exactly(pcf: float, kg: float, text: str) -> None:
+def test_payload_text_keeps_every_float_and_string_exactly(
+    pcf: float, kg: float, text: str
+) -> None:
     event = EVENT_ADAPTER.validate_python(
         event_dict(
             "purchased",
