@@ -80,9 +80,10 @@ def to_row(state: AssetState) -> dict[str, Any]:
     return row
 
 
-# The PostgreSQL type of each column as the writer sends it, one array per column
-# (``to_columns``). certifications travel as one comma-joined text (scheme names have no
-# comma) because an array of arrays cannot be unnested row by row.
+# The PostgreSQL type of each column as the writer sends it: one composite row per state
+# (``to_tuples``; the type ``asset_state_write_row``, migration 0012, has these attributes in
+# this order). certifications travel as one comma-joined text (scheme names have no comma),
+# anomalies and offers as JSON text: both are cast in SQL (``column_value_sql``).
 COLUMN_TYPES: dict[str, str] = {
     **{c: "text" for c in COLUMNS},
     **{c: "timestamptz" for c in _TIMES | {"last_occurred_at"}},
@@ -90,9 +91,11 @@ COLUMN_TYPES: dict[str, str] = {
     **{c: "float8" for c in COLUMNS if c.endswith("_kg_co2e") or c == "weight_kg"},
     "recycled_inside_eu_eea": "bool",
     "incomplete_history": "bool",
-    "anomalies": "text",  # JSON text, cast in SQL: a list per row would read as a dimension
+    "anomalies": "text",
     "offers": "text",
 }
+
+WRITE_ROW_TYPE = "asset_state_write_row"
 
 
 def column_value_sql(column: str) -> str:
@@ -108,66 +111,73 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def to_columns(states: list[AssetState]) -> list[list[Any]]:
-    """The states as one list per column (in ``COLUMNS`` order), for ``unnest``: typed values
-    in asyncpg's binary format, no JSON for PostgreSQL to parse but the anomalies and offers.
-    Measured against one JSON document per batch (``jsonb_populate_recordset``): see
-    ``projections/postgres/writer.py``."""
-    out: list[list[Any]] = [[] for _ in COLUMNS]
-    (tenant, asset, status, category, manufacturer, model, serial, supplier, condition, org,
-     purchase_org, purchased, ended, reason, taken_back, refurbished, second_life, recycled,
-     inside, repairs, redeploys, refurbishes, certifications, pcf, refurb_kg, weight,
-     incomplete, anomaly_count, anomalies, offers, event_count, first, last_at, rank,
-     last_id) = out  # fmt: skip
-    for s in states:
-        assert s.last_key is not None, "a stored state has seen at least one event"
-        tenant.append(s.tenant_id)
-        asset.append(s.asset_id)
-        status.append(s.status.value if s.status is not None else None)
-        category.append(s.category)
-        manufacturer.append(s.manufacturer)
-        model.append(s.model)
-        serial.append(s.serial)
-        supplier.append(s.supplier)
-        condition.append(s.condition)
-        org.append(s.org_unit)
-        purchase_org.append(s.purchase_org_unit)
-        purchased.append(s.purchased_at)
-        ended.append(s.ended_at)
-        reason.append(s.end_reason)
-        taken_back.append(s.taken_back_at)
-        refurbished.append(s.refurbished_at)
-        second_life.append(s.second_life_at)
-        recycled.append(s.recycled_at)
-        inside.append(s.recycled_inside_eu_eea)
-        repairs.append(s.repair_count)
-        redeploys.append(s.redeploy_count)
-        refurbishes.append(s.refurbish_count)
-        certifications.append(",".join(s.certifications))
-        pcf.append(s.product_carbon_footprint_kg_co2e)
-        refurb_kg.append(s.refurbishment_footprint_kg_co2e)
-        weight.append(s.weight_kg)
-        incomplete.append(s.incomplete_history)
-        anomaly_count.append(s.anomaly_count)
-        anomalies.append(_json([a.as_json() for a in s.anomalies]) if s.anomalies else "[]")
-        offers.append(_json([o.as_json() for o in s.offers]) if s.offers else "[]")
-        event_count.append(s.event_count)
-        first.append(s.first_occurred_at)
-        last_at.append(s.last_key[0])
-        rank.append(s.last_key[1])
-        last_id.append(s.last_key[2])
-    return out
+def to_tuple(s: AssetState) -> tuple[Any, ...]:
+    """One state as a row of ``asset_state_write_row`` (``COLUMNS`` order): typed values in
+    asyncpg's binary format, no JSON for PostgreSQL to parse but the anomalies and offers."""
+    assert s.last_key is not None, "a stored state has seen at least one event"
+    last_at, rank, last_id = s.last_key
+    return (
+        s.tenant_id,
+        s.asset_id,
+        s.status.value if s.status is not None else None,
+        s.category,
+        s.manufacturer,
+        s.model,
+        s.serial,
+        s.supplier,
+        s.condition,
+        s.org_unit,
+        s.purchase_org_unit,
+        s.purchased_at,
+        s.ended_at,
+        s.end_reason,
+        s.taken_back_at,
+        s.refurbished_at,
+        s.second_life_at,
+        s.recycled_at,
+        s.recycled_inside_eu_eea,
+        s.repair_count,
+        s.redeploy_count,
+        s.refurbish_count,
+        ",".join(s.certifications),
+        s.product_carbon_footprint_kg_co2e,
+        s.refurbishment_footprint_kg_co2e,
+        s.weight_kg,
+        s.incomplete_history,
+        s.anomaly_count,
+        _json([a.as_json() for a in s.anomalies]) if s.anomalies else "[]",
+        _json([o.as_json() for o in s.offers]) if s.offers else "[]",
+        s.event_count,
+        s.first_occurred_at,
+        last_at,
+        rank,
+        last_id,
+    )
+
+
+def to_tuples(states: list[AssetState]) -> list[tuple[Any, ...]]:
+    """The states as rows for ``unnest($1::asset_state_write_row[])``: one array of rows, where
+    one array per column cost asyncpg ~50 ABC checks per state (migration 0012)."""
+    return [to_tuple(s) for s in states]
+
+
+_CERTIFICATIONS = COLUMNS.index("certifications")
+_ANOMALIES = COLUMNS.index("anomalies")
+_OFFERS = COLUMNS.index("offers")
 
 
 def to_records(states: list[AssetState]) -> list[tuple[Any, ...]]:
     """The states as rows in ``COLUMNS`` order, for a binary COPY into a fresh table (the
     rebuild, on a connection with ``use_binary_jsonb``): certifications as a list, anomalies
     and offers as JSON values."""
-    columns = to_columns(states)
-    columns[COLUMNS.index("certifications")] = [list(s.certifications) for s in states]
-    columns[COLUMNS.index("anomalies")] = [[a.as_json() for a in s.anomalies] for s in states]
-    columns[COLUMNS.index("offers")] = [[o.as_json() for o in s.offers] for s in states]
-    return list(zip(*columns, strict=True))
+    records = []
+    for s in states:
+        row = list(to_tuple(s))
+        row[_CERTIFICATIONS] = list(s.certifications)
+        row[_ANOMALIES] = [a.as_json() for a in s.anomalies]
+        row[_OFFERS] = [o.as_json() for o in s.offers]
+        records.append(tuple(row))
+    return records
 
 
 def from_row(row: Row) -> AssetState:

@@ -340,7 +340,7 @@ async def _catch_up_and_swap(conn: Connection, table: FactorTable) -> int:
                     event_rows.from_row(row)
                 )
             new = [s for s in (fold(h) for h in histories.values()) if s is not None]
-            await conn.execute(upsert_states_sql(SUFFIX), *state_rows.to_columns(new))
+            await conn.execute(upsert_states_sql(SUFFIX), state_rows.to_tuples(new))
             await kpi_store.apply_changes(conn, old, new, table, SUFFIX)
         for name in TABLES:
             await conn.execute(f"ALTER TABLE {name} RENAME TO {name}_replaced")

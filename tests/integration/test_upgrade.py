@@ -72,6 +72,7 @@ async def test_states_settings_and_the_factor_table_of_the_previous_release_upgr
         assert applied == [
             "0010_settings_and_factor_history.sql",
             "0011_reuse_marketplace.sql",
+            "0012_write_row_types.sql",
         ]
         # the worker starts: the stored table becomes version 1 of the history, and the new
         # KPI definitions (facts version 2) recompute the aggregates

@@ -49,17 +49,27 @@ def test_row_of_recycled_asset_with_anomaly() -> None:
 
 
 @given(histories())
-def test_columns_are_the_row_column_by_column(events: list[LifecycleEvent]) -> None:
-    """The writer sends states as typed arrays (``to_columns``); each column carries what the
-    row mapping stores, in the form its SQL turns back into that value."""
+def test_write_row_is_the_row_column_by_column(events: list[LifecycleEvent]) -> None:
+    """The writer sends each state as one composite row (``to_tuple``); each attribute carries
+    what the row mapping stores, in the form its SQL turns back into that value."""
     import orjson
 
     state = fold(events)
     assert state is not None
-    columns = state_rows.to_columns([state])
-    assert len(columns) == len(state_rows.COLUMNS)
-    sent = {c: values[0] for c, values in zip(state_rows.COLUMNS, columns, strict=True)}
+    row = state_rows.to_tuple(state)
+    assert len(row) == len(state_rows.COLUMNS)
+    sent = dict(zip(state_rows.COLUMNS, row, strict=True))
     sent["certifications"] = [s for s in sent["certifications"].split(",") if s]
     sent["anomalies"] = orjson.loads(sent["anomalies"])
     sent["offers"] = orjson.loads(sent["offers"])
     assert state_rows.from_row(sent) == state
+
+
+@given(histories())
+def test_copy_record_is_the_row_column_by_column(events: list[LifecycleEvent]) -> None:
+    """The rebuild's COPY records carry the same values, with lists and JSON values where the
+    fresh table's columns are arrays and jsonb."""
+    state = fold(events)
+    assert state is not None
+    (record,) = state_rows.to_records([state])
+    assert state_rows.from_row(dict(zip(state_rows.COLUMNS, record, strict=True))) == state
