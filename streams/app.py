@@ -23,6 +23,7 @@ from mode import CrashingSupervisor
 from infra import faults
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
+from streams import stack_dump
 from streams.consumer import KretsloppTransport
 from streams.dead_letter_topic import topic_record
 from streams.metrics import WorkerMetrics
@@ -114,6 +115,22 @@ class KretsloppWorker(faust.Worker):
     scale-in never finished. After ``SHUTDOWN_DEADLINE_S`` the process exits anyway: nothing
     is lost by it - every batch is committed in PostgreSQL with its checkpoint, or not at all,
     exactly as after the SIGKILLs the fault suite deals out."""
+
+    def _on_sigusr1(self) -> None:
+        """``kill -USR1``: where every thread and task waits, into stderr
+        (``streams.stack_dump``), and go on; mode's handler also printed local variables."""
+        loops: dict[int, Any] = {threading.get_ident(): self.loop}
+        for thread in threading.enumerate():
+            # Faust's consumer thread (mode's WorkerThread) runs its own loop
+            loop = getattr(getattr(thread, "service", None), "thread_loop", None)
+            if loop is not None and thread.ident is not None:
+                loops[thread.ident] = loop
+        sys.stderr.write(stack_dump.stacks(loops))
+        sys.stderr.flush()
+
+    def _on_sigusr2(self) -> None:
+        """mode enters a debugger on SIGUSR2: a worker would stop applying batches."""
+        log.warning("SIGUSR2 ignored; kill -USR1 writes the worker's stacks to stderr")
 
     def _schedule_shutdown(self, signal: Any) -> None:
         if not self._signal_stop_time:

@@ -184,6 +184,18 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def stacks(self) -> str:
+        """Every thread's stack and asyncio task of a live worker (mode's Worker dumps them on
+        SIGUSR1), for a test that found the worker stalled; empty if it has exited."""
+        if self.process is None or self.process.poll() is not None:
+            return ""
+        before = self.log_path.stat().st_size
+        self.process.send_signal(signal.SIGUSR1)
+        time.sleep(3)
+        with self.log_path.open("rb") as f:
+            f.seek(before)
+            return f.read(60_000).decode(errors="replace")
+
 
 async def produce(
     env: StackEnv, records: list[KeyValue], max_request_size: int | None = None
@@ -230,7 +242,7 @@ async def wait_until_applied(
             if all(done.get(p, 0) > off for p, off in last_offsets.items()):
                 return
             if time.monotonic() > deadline:
-                logs = "\n".join(w.log()[-3000:] for w in env.workers)
+                logs = "\n".join(w.log()[-3000:] + w.stacks() for w in env.workers)
                 raise AssertionError(
                     f"not applied in {timeout_s}s: checkpoints {done}, "
                     f"want > {last_offsets}\n{logs}"

@@ -166,6 +166,8 @@ class Flow:
         self.resent = 0
         self.sent = 0
         self.task: asyncio.Task[None] | None = None
+        self.progressed_at = time.monotonic()
+        self.brokers: list[int] = []  # what the producer's metadata knew at its last send
 
     def start(self) -> Flow:
         self.task = asyncio.create_task(self._run())
@@ -178,6 +180,7 @@ class Flow:
             for chunk in chunks:
                 records = [as_record(o) for o in chunk]
                 while True:
+                    self.brokers = sorted(b.nodeId for b in producer.client.cluster.brokers())
                     try:
                         futures = [
                             await producer.send(self.env.settings.topic, key=k, value=v)
@@ -189,6 +192,7 @@ class Flow:
                         self.resent += 1
                         await asyncio.sleep(0.5)
                 self.sent += len(chunk)
+                self.progressed_at = time.monotonic()
                 await asyncio.sleep(pause)
 
     async def until(self, fraction: float) -> None:
@@ -198,9 +202,23 @@ class Flow:
                 self.task.result()
             await asyncio.sleep(0.1)
 
-    async def done(self) -> None:
+    def state(self) -> str:
+        return (
+            f"flow: {self.sent}/{len(self.objects)} sent, {self.resent} chunks sent again, "
+            f"last chunk acknowledged {time.monotonic() - self.progressed_at:.0f}s ago, "
+            f"producer's brokers {self.brokers}"
+        )
+
+    async def done(self, stalled_s: float = 120) -> None:
+        """Until every chunk is acknowledged; fails with the flow's state if no chunk was for
+        ``stalled_s`` (the producer, not the workers, is then what stopped)."""
         assert self.task is not None
-        await asyncio.wait_for(self.task, 300)
+        while not self.task.done():
+            if time.monotonic() - self.progressed_at > stalled_s:
+                self.task.cancel()
+                raise AssertionError(f"the producer stalled: {self.state()}")
+            await asyncio.wait([self.task], timeout=1)
+        self.task.result()
 
 
 async def assert_exact(env: StackEnv, objects: list[dict[str, Any]]) -> None:
@@ -282,6 +300,7 @@ async def test_broker_frozen_longer_than_the_session_timeout(cenv: StackEnv) -> 
     await wait_fully_replicated(cluster.bootstrap_servers)
 
 
+@pytest.mark.timeout(540)  # a node can take 60 s to stop; let the case's own waits report
 async def test_whole_cluster_stopped_and_restarted(cenv: StackEnv) -> None:
     """Topics, records and committed offsets are on disk: after a full stop and start the
     workers (still running, retrying) resume, and nothing is applied twice."""

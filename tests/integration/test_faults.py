@@ -215,3 +215,21 @@ async def test_sigterm_ends_the_worker_even_when_faust_cannot_stop(env: StackEnv
     assert await totals(env) == (260, 0, 0)
     await _assert_checkpoints_exact(env, last)
     await assert_projection_is_fold_of(env, objects + more)
+
+
+async def test_a_worker_asked_for_its_stacks_dumps_them_and_goes_on(env: StackEnv) -> None:
+    """SIGUSR1 (docs/operations.md, "A worker that stopped moving"): every thread's stack and
+    asyncio task into the worker's log, and the worker keeps applying what follows."""
+    first = fleet(assets=50, events_per_asset=4, seed=57)
+    last = await produce(env, [as_record(o) for o in first])
+    worker = env.worker()
+    await wait_until_applied(env, last)
+    dump = await asyncio.to_thread(worker.stacks)
+    assert "THREAD MainThread" in dump and "TASKS" in dump, dump[-2000:]
+    assert dump.count("TASKS") >= 2, dump[-4000:]  # the main loop's and the consumer thread's
+    assert "getmany" in dump or "fetch" in dump.lower(), dump[-4000:]
+    assert "asset-0" not in dump and "tenant-0" not in dump  # code locations, no data
+    more = fleet(assets=50, events_per_asset=4, seed=58)
+    last = merge_offsets(last, await produce(env, [as_record(o) for o in more]))
+    await wait_until_applied(env, last)
+    assert await totals(env) == (len(first) + len(more), 0, 0)
