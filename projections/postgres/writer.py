@@ -114,8 +114,10 @@ JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
   ON s.tenant_id = k.tenant_id AND s.asset_id = k.asset_id
 """
 
-SELECT_HISTORIES = """
-SELECT l.* FROM event_log l
+# The columns event_rows.from_row reads, not l.*: the Kafka position columns were decoded for
+# nothing (the same choice as the rebuild's read of the whole log).
+SELECT_HISTORIES = f"""
+SELECT {", ".join(f"l.{c.strip()}" for c in event_rows.COLUMNS.split(","))} FROM event_log l
 JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
   ON l.tenant_id = k.tenant_id AND l.asset_id = k.asset_id
 """
@@ -270,7 +272,7 @@ async def _conflicting(conn: Connection, repeats: list[DecodedEvent]) -> list[De
     stored = {
         r["event_id"]: event_rows.from_row(r)
         for r in await conn.fetch(
-            "SELECT * FROM event_log WHERE event_id = ANY($1::uuid[])",
+            f"SELECT {event_rows.COLUMNS} FROM event_log WHERE event_id = ANY($1::uuid[])",
             list({d.event.event_id for d in repeats}),
         )
     }
