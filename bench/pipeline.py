@@ -27,6 +27,12 @@ topic, then:
 - the gateway under 200 clients POSTing 100 events each for 30 s (``bench.gateway_load``),
   beside one aiokafka producer on the same broker.
 
+The databases of (r) and (a) are dropped when their run is done, and (b)'s is vacuumed before
+the read API is timed and before the gateway load: left alone, autovacuum works through a
+finished run's million rows while a later run is measured, on the same two cores. (Why:
+the gateway accepted 13,439 events/s inside one bench run and 21,726 alone right after; that
+autovacuum made the difference is likely, not measured.)
+
 ``--broker kafka`` runs all of it on Tansu and then on a local 3-node Apache Kafka cluster, and
 prints the broker-dependent figures side by side.
 
@@ -502,6 +508,24 @@ async def create_databases(dsn: str, names: list[str]) -> None:
         await conn.close()
 
 
+async def drop_database(dsn: str, name: str) -> None:
+    """A finished run's database, dropped: left, autovacuum works through its million rows
+    during the later runs, on the same two cores."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def vacuum(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE")  # what autovacuum does on a live system
+    finally:
+        await conn.close()
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -572,6 +596,7 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
             )
         )
         console.print(f"[{broker}] (r) raw floor done in {floor.seconds:.1f} s")
+        asyncio.run(drop_database(ep.database_url, "bench_r"))
         a = asyncio.run(
             baseline(
                 ep.kafka_bootstrap_servers,
@@ -582,6 +607,7 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
             )
         )
         console.print(f"[{broker}] (a) baseline done in {a.seconds:.1f} s")
+        asyncio.run(drop_database(ep.database_url, "bench_a"))
         b = faust_worker(settings, _db(ep.database_url, "bench_b"), sent)
         console.print(f"[{broker}] (b) Faust worker done in {b.seconds:.1f} s")
 
@@ -590,9 +616,9 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
             t0 = time.perf_counter()
             await rebuild(dsn, factor_table(settings.factor_source), parts=args.rebuild_parts)
             seconds = time.perf_counter() - t0
+            await vacuum(dsn)
             conn = await connect(dsn)
             try:
-                await conn.execute("VACUUM ANALYZE")  # what autovacuum does on a live system
                 assets = int(await conn.fetchval("SELECT count(*) FROM asset_state"))
             finally:
                 await conn.close()
@@ -615,6 +641,7 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
                 during=lambda: time_read_api(settings, dsn_b, args.loaded_requests),
             )
         )
+        asyncio.run(vacuum(dsn_b))  # the freshness run's writes, not vacuumed during the load
         console.print(
             f"[{broker}] gateway: {args.clients} clients x {args.events_per_post} events, "
             f"{args.gateway_seconds} s, {args.api_workers} server processes"
