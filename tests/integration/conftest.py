@@ -35,7 +35,7 @@ from infra.ports import free_port
 from infra.settings import Settings
 from projections.batch import SourceRecord, prepare
 from projections.postgres.api_keys import create_key
-from projections.postgres.connection import connect
+from projections.postgres.connection import Connection, connect
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
 from streams.producer import KeyValue, kafka_producer
@@ -195,6 +195,17 @@ class Worker:
         with self.log_path.open("rb") as f:
             f.seek(before)
             return f.read(60_000).decode(errors="replace")
+
+
+@pytest_asyncio.fixture
+async def conn(env: StackEnv) -> AsyncIterator[Connection]:
+    """A connection to the test's database, its schema migrated."""
+    c = await connect(env.dsn)
+    await migrate(c)
+    try:
+        yield c
+    finally:
+        await c.close()
 
 
 async def produce(

@@ -3,11 +3,8 @@ for random histories with late, out-of-order and duplicate events in random batc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,25 +14,14 @@ from projections.asset_state import fold_all
 from projections.batch import SourceRecord, prepare
 from projections.carbon import BOAVIZTA_PCF_MEDIAN
 from projections.kpi_facts import one_pass
-from projections.postgres.connection import Connection, connect
+from projections.postgres.connection import Connection
 from projections.postgres.kpi_store import recompute, store_tenant_settings
-from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
 from projections.tenant_settings import TenantSettings
 from tests.factories import event_dict
 from tests.integration.conftest import StackEnv, fetch_all, write_directly
 from tests.integration.invariants import assert_kpis_are_one_pass, stored_kpis, stored_kpis_of
 from tests.projections.test_kpis_incremental import event_streams
-
-
-@pytest_asyncio.fixture
-async def conn(env: StackEnv) -> AsyncIterator[Connection]:
-    c = await connect(env.dsn)
-    await migrate(c)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def _apply(conn: Connection, stream: list[LifecycleEvent], sizes: list[int]) -> None:

@@ -4,14 +4,8 @@ added to one side only fails here, not as a wrong value in some column of a live
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest_asyncio
-
 from projections import event_rows, state_rows
-from projections.postgres.connection import Connection, connect
-from projections.postgres.migrate import migrate
-from tests.integration.conftest import StackEnv
+from projections.postgres.connection import Connection
 
 ATTRIBUTES = """
 SELECT a.attname, a.atttypid::regtype::text AS type
@@ -19,16 +13,6 @@ FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid
 WHERE t.typname = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
-
-
-@pytest_asyncio.fixture
-async def conn(env: StackEnv) -> AsyncIterator[Connection]:
-    c = await connect(env.dsn)
-    await migrate(c)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def _attributes(conn: Connection, type_name: str) -> list[tuple[str, str]]:
