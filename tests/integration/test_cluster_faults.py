@@ -210,11 +210,13 @@ class Flow:
         )
 
     async def done(self, stalled_s: float = 120) -> None:
-        """Until every chunk is acknowledged; fails with the flow's state if no chunk was for
-        ``stalled_s`` (the producer, not the workers, is then what stopped)."""
+        """Until every chunk is acknowledged; fails with the flow's state if, after the fault
+        is over (from this call on), no chunk was for ``stalled_s``: the producer, not the
+        workers, is then what stopped."""
         assert self.task is not None
+        called = time.monotonic()
         while not self.task.done():
-            if time.monotonic() - self.progressed_at > stalled_s:
+            if time.monotonic() - max(self.progressed_at, called) > stalled_s:
                 self.task.cancel()
                 raise AssertionError(f"the producer stalled: {self.state()}")
             await asyncio.wait([self.task], timeout=1)
