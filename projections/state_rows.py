@@ -114,6 +114,17 @@ def _json(value: Any) -> str:
 def to_tuple(s: AssetState) -> tuple[Any, ...]:
     """One state as a row of ``asset_state_write_row`` (``COLUMNS`` order): typed values in
     asyncpg's binary format, no JSON for PostgreSQL to parse but the anomalies and offers."""
+    return _row(
+        s,
+        ",".join(s.certifications),
+        _json([a.as_json() for a in s.anomalies]) if s.anomalies else "[]",
+        _json([o.as_json() for o in s.offers]) if s.offers else "[]",
+    )
+
+
+def _row(s: AssetState, certifications: Any, anomalies: Any, offers: Any) -> tuple[Any, ...]:
+    """The state's values in ``COLUMNS`` order, with the three columns whose form depends on
+    where the row goes (the writer's composite row, the rebuild's COPY) given."""
     assert s.last_key is not None, "a stored state has seen at least one event"
     last_at, rank, last_id = s.last_key
     return (
@@ -139,14 +150,14 @@ def to_tuple(s: AssetState) -> tuple[Any, ...]:
         s.repair_count,
         s.redeploy_count,
         s.refurbish_count,
-        ",".join(s.certifications),
+        certifications,
         s.product_carbon_footprint_kg_co2e,
         s.refurbishment_footprint_kg_co2e,
         s.weight_kg,
         s.incomplete_history,
         s.anomaly_count,
-        _json([a.as_json() for a in s.anomalies]) if s.anomalies else "[]",
-        _json([o.as_json() for o in s.offers]) if s.offers else "[]",
+        anomalies,
+        offers,
         s.event_count,
         s.first_occurred_at,
         last_at,
@@ -161,23 +172,19 @@ def to_tuples(states: list[AssetState]) -> list[tuple[Any, ...]]:
     return [to_tuple(s) for s in states]
 
 
-_CERTIFICATIONS = COLUMNS.index("certifications")
-_ANOMALIES = COLUMNS.index("anomalies")
-_OFFERS = COLUMNS.index("offers")
-
-
 def to_records(states: list[AssetState]) -> list[tuple[Any, ...]]:
     """The states as rows in ``COLUMNS`` order, for a binary COPY into a fresh table (the
     rebuild, on a connection with ``use_binary_jsonb``): certifications as a list, anomalies
     and offers as JSON values."""
-    records = []
-    for s in states:
-        row = list(to_tuple(s))
-        row[_CERTIFICATIONS] = list(s.certifications)
-        row[_ANOMALIES] = [a.as_json() for a in s.anomalies]
-        row[_OFFERS] = [o.as_json() for o in s.offers]
-        records.append(tuple(row))
-    return records
+    return [
+        _row(
+            s,
+            list(s.certifications),
+            [a.as_json() for a in s.anomalies],
+            [o.as_json() for o in s.offers],
+        )
+        for s in states
+    ]
 
 
 def from_row(row: Row) -> AssetState:

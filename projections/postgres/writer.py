@@ -117,9 +117,8 @@ JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
 # The columns event_rows.from_row reads, not l.*: the Kafka position columns were decoded for
 # nothing (the same choice as the rebuild's read of the whole log).
 SELECT_HISTORIES = f"""
-SELECT {", ".join(f"l.{c.strip()}" for c in event_rows.COLUMNS.split(","))} FROM event_log l
-JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id)
-  ON l.tenant_id = k.tenant_id AND l.asset_id = k.asset_id
+SELECT {event_rows.COLUMNS} FROM event_log l
+JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, asset_id) USING (tenant_id, asset_id)
 """
 
 INSERT_DEAD_LETTERS = """
