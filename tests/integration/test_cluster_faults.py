@@ -118,6 +118,16 @@ async def coordinator(bootstrap: str, group: str) -> int:
         await admin.close()
 
 
+async def described_partitions(bootstrap: str) -> list[tuple[str, dict[str, Any]]]:
+    """(topic, partition as described: leader, replicas, isr) for every partition."""
+    admin = await _admin(bootstrap)
+    try:
+        described = await admin.describe_topics(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [(t["topic"], p) for t in described for p in t["partitions"]]
+
+
 async def wait_fully_replicated(bootstrap: str, timeout_s: float = 120) -> None:
     """Until every partition of every topic has all three replicas in sync (a rolling restart
     moves on only then, as the Apache Kafka operations guide says)."""
@@ -125,16 +135,9 @@ async def wait_fully_replicated(bootstrap: str, timeout_s: float = 120) -> None:
     lagging: list[Any] = []
     while time.monotonic() < deadline:
         try:
-            admin = await _admin(bootstrap)
-            try:
-                topics = await admin.list_topics()
-                described = await admin.describe_topics(topics)
-            finally:
-                await admin.close()
             lagging = [
-                (t["topic"], p["partition"], p["isr"])
-                for t in described
-                for p in t["partitions"]
+                (topic, p["partition"], p["isr"])
+                for topic, p in await described_partitions(bootstrap)
                 if len(p["isr"]) < len(p["replicas"])
             ]
             if not lagging:
@@ -147,16 +150,11 @@ async def wait_fully_replicated(bootstrap: str, timeout_s: float = 120) -> None:
 
 async def partition_states(bootstrap: str) -> list[str]:
     """One line per partition of every topic: leader, replicas, ISR."""
-    admin = await _admin(bootstrap)
-    try:
-        described = await admin.describe_topics(await admin.list_topics())
-    finally:
-        await admin.close()
     return [
-        f"{t['topic']}-{p['partition']}: leader {p['leader']}, replicas {p['replicas']}, "
-        f"isr {p['isr']}"
-        for t in sorted(described, key=lambda t: t["topic"])
-        for p in sorted(t["partitions"], key=lambda p: p["partition"])
+        f"{topic}-{p['partition']}: leader {p['leader']}, replicas {p['replicas']}, isr {p['isr']}"
+        for topic, p in sorted(
+            await described_partitions(bootstrap), key=lambda tp: (tp[0], tp[1]["partition"])
+        )
     ]
 
 
@@ -360,9 +358,9 @@ async def test_broker_frozen_longer_than_the_session_timeout(cenv: StackEnv) -> 
     await wait_fully_replicated(cluster.bootstrap_servers)
 
 
-async def stop_and_start(cluster: KafkaCluster, attempts: int = 2) -> int:
+async def stop_and_start(cluster: KafkaCluster, attempts: int = 2) -> None:
     """The whole cluster stopped and started again, until every partition is fully replicated
-    (an operator's restart is over only then); returns how many restarts it took.
+    (an operator's restart is over only then).
 
     In two of five full suite runs on the 2-core machine (December 2026) the producer then
     stalled for minutes; in the second, a partition stayed at one in-sync replica and every
@@ -378,7 +376,7 @@ async def stop_and_start(cluster: KafkaCluster, attempts: int = 2) -> int:
         await asyncio.to_thread(cluster.start)
         try:
             await wait_fully_replicated(cluster.bootstrap_servers)
-            return attempt
+            return
         except AssertionError as exc:
             if attempt == attempts:
                 raise AssertionError(f"{exc}\n{logs.warnings()}") from None
@@ -388,7 +386,6 @@ async def stop_and_start(cluster: KafkaCluster, attempts: int = 2) -> int:
                 f"it again. {exc}\n{states}\n{logs.warnings(per_node=15)}",
                 stacklevel=1,
             )
-    raise AssertionError("unreachable")
 
 
 @pytest.mark.timeout(720)  # a node can take 60 s to stop; let the case's own waits report
