@@ -38,9 +38,10 @@ from projections.tenant_settings import SettingsSource, TenantSettings
 
 SECONDS_PER_YEAR = 365.25 * 86400  # years = days / 365.25 (docs/methodology.md, KPI definitions)
 
-# The version of the definitions below. Bump it when a measure is added or its definition
-# changes: the worker then recomputes every aggregate from the asset states at start-up.
-FACTS_VERSION = 2  # 2: ended_reused_internally (internal re-use share)
+# The version of the definitions below (and of ``projections.asset_counts``). Bump it when a
+# measure is added or its definition changes: the worker then recomputes every aggregate from
+# the asset states at start-up.
+FACTS_VERSION = 3  # 2: ended_reused_internally (internal re-use share); 3: asset_counts
 
 MEASURES: tuple[str, ...] = (
     "purchases",

@@ -1,8 +1,8 @@
 """Every read the API, the reports and the CLI make of the projections (one home for read SQL).
 
-KPI slices are sums over ``kpi_monthly`` with medians and fleet age over ``asset_state``;
-asset detail, status counts and dead letters read their tables directly. Grouping columns come
-from a fixed whitelist; values are always parameters."""
+KPI slices are sums over ``kpi_monthly`` with medians over ``asset_state``; the fleet overview
+and status counts read ``asset_counts``; asset detail and dead letters read their tables
+directly. Grouping columns come from a fixed whitelist; values are always parameters."""
 
 from __future__ import annotations
 
@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
+from projections.asset_counts import epoch_us
 from projections.carbon import BOAVIZTA_DEFAULT_LIFE_YEARS
-from projections.kpi_facts import MEASURES, SECONDS_PER_YEAR
+from projections.kpi_facts import MEASURES, SECONDS_PER_YEAR, month_of
 from projections.kpis import compute
 from projections.marketplace import ListedAsset, Offer
 from projections.postgres.connection import Connection
 from projections.postgres.kpi_store import settings_timeline
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 Dimension = Literal["category", "supplier", "org_unit", "month"]
 DIMENSIONS: tuple[Dimension, ...] = ("category", "supplier", "org_unit", "month")
@@ -142,34 +140,52 @@ async def _median_lifespans(
     }
 
 
+# One statement, so one snapshot: the counts (projections/asset_counts.py) give each category's
+# devices in use, those with a purchase date and the sum of their purchase instants; a device
+# bought before the month its category's cutoff (now - target lifespan) falls in is past the
+# target, and in that one month the devices themselves are compared with the cutoff (the
+# partial index of devices in use). It replaced a scan of every device in use: on the 1M-event
+# bench, fleet p99 30.0 -> 7.9 ms unloaded and 39.1 -> 10.3 ms under 2,000 events/s of writes.
+FLEET_SQL = """
+WITH cut AS (
+    SELECT category, cutoff, cutoff_month,
+           cutoff_month::timestamp AT TIME ZONE 'UTC' AS month_start
+    FROM unnest($2::text[], $3::timestamptz[], $4::date[]) AS t(category, cutoff, cutoff_month)
+), counted AS (
+    SELECT c.category,
+           sum(c.devices)::bigint AS active,
+           COALESCE(sum(c.devices) FILTER (WHERE c.purchase_month IS NOT NULL), 0)::bigint
+             AS with_age,
+           COALESCE(sum(c.purchased_us), 0) AS purchased_us,
+           COALESCE(sum(c.devices) FILTER (WHERE c.purchase_month < t.cutoff_month), 0)::bigint
+             AS past_before
+    FROM asset_counts c LEFT JOIN cut t ON t.category = c.category
+    WHERE c.tenant_id = $1 AND c.status = 'in_use'
+    GROUP BY c.category
+), boundary AS (
+    SELECT t.category, count(*) AS past_in_month
+    FROM cut t JOIN asset_state s
+      ON s.tenant_id = $1 AND s.status = 'in_use' AND s.category = t.category
+     AND s.purchased_at >= t.month_start AND s.purchased_at <= t.cutoff
+    GROUP BY t.category
+)
+SELECT k.category, k.active, k.with_age, k.purchased_us,
+       k.past_before + COALESCE(b.past_in_month, 0) AS past_target
+FROM counted k LEFT JOIN boundary b USING (category)
+WHERE k.active <> 0
+ORDER BY k.category
+"""
+
+
 async def fleet_overview(conn: Connection, tenant_id: str, now: datetime) -> dict[str, Any]:
     """Active devices, their average age and the share past the tenant's target lifespan."""
     settings = (await settings_timeline(conn, tenant_id)).at(now)
     categories = sorted(BOAVIZTA_DEFAULT_LIFE_YEARS)
-    # Per row only a sum of purchase instants and one comparison with the category's cutoff
-    # (purchased at or before now - target): the age sum is n * now - that sum, exactly.
-    # Measured on 10k devices in use: 8.0 ms with the age computed per row, 5.4 ms so. The
-    # instants are summed as whole microseconds (bigint; exact: a float8 epoch of these years
-    # is within 0.12 us), not as extract's numeric: 34k devices 23.5 -> 12.4 ms (median of 15).
+    cutoffs = [now - timedelta(seconds=settings.target(c) * SECONDS_PER_YEAR) for c in categories]
     rows = await conn.fetch(
-        """
-        SELECT COALESCE(s.category, '') AS category,
-               count(*) AS active,
-               count(s.purchased_at) AS with_age,
-               COALESCE(sum(round(date_part('epoch', s.purchased_at) * 1e6)::bigint), 0)
-                 AS purchased_us,
-               count(*) FILTER (WHERE s.purchased_at <= t.cutoff) AS past_target
-        FROM asset_state s
-        LEFT JOIN unnest($2::text[], $3::timestamptz[]) AS t(category, cutoff)
-               ON t.category = s.category
-        WHERE s.tenant_id = $1 AND s.status = 'in_use'
-        GROUP BY 1 ORDER BY 1
-        """,
-        tenant_id,
-        categories,
-        [now - timedelta(seconds=settings.target(c) * SECONDS_PER_YEAR) for c in categories],
+        FLEET_SQL, tenant_id, categories, cutoffs, [month_of(c) for c in cutoffs]
     )
-    now_us = (now - _EPOCH) // _MICROSECOND
+    now_us = epoch_us(now)
     age = {r["category"]: (r["with_age"] * now_us - int(r["purchased_us"])) / 1e6 for r in rows}
 
     def summary(active: int, with_age: int, age_s: float, past: int) -> dict[str, Any]:
@@ -296,12 +312,13 @@ async def asset_with_history(
 
 
 async def assets_by_status(conn: Connection, tenant_id: str) -> dict[str, int]:
+    """The tenant's assets by status, from the counts (``projections/asset_counts.py``)."""
     rows = await conn.fetch(
-        "SELECT status, count(*) AS n FROM asset_state WHERE tenant_id = $1 "
-        "GROUP BY status ORDER BY status",
+        "SELECT status, sum(devices) AS n FROM asset_counts WHERE tenant_id = $1 "
+        "GROUP BY status HAVING sum(devices) <> 0 ORDER BY status",
         tenant_id,
     )
-    return {r["status"] or "unknown": r["n"] for r in rows}
+    return {r["status"] or "unknown": int(r["n"]) for r in rows}
 
 
 async def asset_quality(conn: Connection, tenant_id: str | None) -> dict[str, int]:

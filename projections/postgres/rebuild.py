@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from events.models import LifecycleEvent
-from projections import event_rows, state_rows
+from projections import asset_counts, event_rows, state_rows
 from projections.asset_state import AssetState, fold
 from projections.carbon import FactorTable
 from projections.kpi_facts import Contribution, SavingRow, add_into, facts, without_zeros
@@ -35,7 +35,7 @@ from projections.postgres.connection import Connection, connect, use_binary_json
 from projections.postgres.writer import SELECT_HISTORIES, upsert_states_sql
 from projections.tenant_settings import SettingsTimeline
 
-TABLES = ("asset_state", "kpi_monthly", "carbon_savings")
+TABLES = ("asset_state", "kpi_monthly", "carbon_savings", "asset_counts")
 SUFFIX = kpi_store.REBUILD_SUFFIX
 Progress = Callable[[int], None]
 
@@ -55,12 +55,13 @@ async def _create_fresh(conn: Connection) -> None:
 
 @dataclass(frozen=True)
 class PartResult:
-    """What one part of the log folded: its counts and its KPI contributions (the aggregates
-    are summed over all parts before they are written)."""
+    """What one part of the log folded: how many events and assets, their KPI contributions
+    and their asset counts (both summed over all parts before they are written)."""
 
     events: int
     assets: int
     totals: Contribution
+    counts: asset_counts.Counts
 
 
 def default_parts() -> int:
@@ -152,9 +153,12 @@ async def rebuild(
             else:
                 results = await _in_processes(jobs, progress)
         totals: Contribution = {}
+        counts: asset_counts.Counts = {}
         for result in results:
             add_into(totals, result.totals)
+            asset_counts.add_into(counts, result.counts)
         await kpi_store.add(writer, without_zeros(totals), SUFFIX)
+        await kpi_store.add_counts(writer, asset_counts.without_zeros(counts), SUFFIX)
         caught_up = await _catch_up_and_swap(writer, table)
         return RebuildResult(
             sum(r.events for r in results), sum(r.assets for r in results), caught_up
@@ -235,6 +239,7 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
         await use_binary_jsonb(writer)
         events = assets = 0
         totals: Contribution = {}
+        counts: asset_counts.Counts = {}
         pending: list[AssetState] = []
         writing: asyncio.Task[None] | None = None
 
@@ -262,6 +267,7 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
                 f = facts(s, settings.get(s.tenant_id, SettingsTimeline()), table)
                 add_into(totals, f.aggregates)
                 savings.extend(f.savings)
+            asset_counts.add_into(counts, asset_counts.one_pass(states))
             if writing is not None:
                 await writing
             writing = asyncio.create_task(write(states, savings))
@@ -301,7 +307,7 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
                 await writing
         if progress:
             progress(events % 5000)
-        return PartResult(events, assets, totals)
+        return PartResult(events, assets, totals, counts)
     finally:
         await reader.close()
         await writer.close()
@@ -311,7 +317,8 @@ async def _catch_up_and_swap(conn: Connection, table: FactorTable) -> int:
     async with conn.transaction():
         await conn.execute("LOCK TABLE event_log IN SHARE MODE")
         await conn.execute(
-            "LOCK TABLE asset_state, kpi_monthly, carbon_savings IN ACCESS EXCLUSIVE MODE"
+            "LOCK TABLE asset_state, kpi_monthly, carbon_savings, asset_counts "
+            "IN ACCESS EXCLUSIVE MODE"
         )
         stale = await conn.fetch(
             f"""

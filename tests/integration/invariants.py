@@ -6,7 +6,7 @@ from typing import Any
 
 from events.codec import EVENT_ADAPTER
 from events.models import LifecycleEvent
-from projections import event_rows, state_rows
+from projections import asset_counts, event_rows, state_rows
 from projections.asset_state import fold_all
 from projections.carbon import BOAVIZTA_PCF_MEDIAN, FactorTable
 from projections.kpi_facts import MEASURES, Contribution, KpiKey, facts, one_pass, without_zeros
@@ -66,9 +66,21 @@ async def stored_kpis_of(conn: Connection) -> Contribution:
     return without_zeros(total)
 
 
+async def stored_counts(dsn: str) -> asset_counts.Counts:
+    rows = await fetch_all(dsn, "SELECT * FROM asset_counts")
+    return asset_counts.without_zeros(
+        {
+            asset_counts.CountKey(
+                r["tenant_id"], r["category"], r["status"], r["purchase_month"]
+            ): (r["devices"], int(r["purchased_us"]))
+            for r in rows
+        }
+    )
+
+
 async def assert_kpis_are_one_pass(dsn: str, table: FactorTable = BOAVIZTA_PCF_MEDIAN) -> None:
-    """The KPI aggregates kept batch by batch equal a recomputation from the asset states,
-    and every saving row belongs to an asset's current facts."""
+    """The KPI aggregates and the asset counts kept batch by batch equal a recomputation from
+    the asset states, and every saving row belongs to an asset's current facts."""
     states = [state_rows.from_row(r) for r in await fetch_all(dsn, "SELECT * FROM asset_state")]
     versions: dict[str, list[SettingsVersion]] = {}
     for r in await fetch_all(dsn, "SELECT * FROM tenant_settings_history ORDER BY version"):
@@ -80,6 +92,7 @@ async def assert_kpis_are_one_pass(dsn: str, table: FactorTable = BOAVIZTA_PCF_M
     settings = {t: SettingsTimeline.of(v) for t, v in versions.items()}
     expected = one_pass(states, settings, table, TenantSettings())
     assert await stored_kpis(dsn) == expected
+    assert await stored_counts(dsn) == asset_counts.one_pass(states)
     savings = await fetch_all(
         dsn, "SELECT tenant_id, asset_id, method, saving_g FROM carbon_savings"
     )

@@ -73,9 +73,10 @@ async def test_states_settings_and_the_factor_table_of_the_previous_release_upgr
             "0010_settings_and_factor_history.sql",
             "0011_reuse_marketplace.sql",
             "0012_write_row_types.sql",
+            "0013_asset_counts.sql",
         ]
         # the worker starts: the stored table becomes version 1 of the history, and the new
-        # KPI definitions (facts version 2) recompute the aggregates
+        # KPI definitions (facts version 3) recompute the aggregates and fill the asset counts
         assert await ensure_model(conn, BOAVIZTA_PCF_MEDIAN, "worker (test)")
         [factor] = await fetch_all(env.dsn, "SELECT version, recorded_by FROM factor_table_history")
         assert tuple(factor) == (1, "in use before factor tables were versioned")

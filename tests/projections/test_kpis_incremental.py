@@ -5,6 +5,7 @@ recomputed in one pass from the distinct events."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from datetime import timedelta
 from typing import Any
@@ -82,17 +83,15 @@ def event_streams(draw: st.DrawFn) -> list[LifecycleEvent]:
     return stream
 
 
-def incremental(
-    stream: list[LifecycleEvent],
-    batch_sizes: list[int],
-    table: Any,
-    settings_of: dict[str, TenantSettings] = SETTINGS,
-) -> Contribution:
-    """What the writer does, without the database."""
+def writer_batches(
+    stream: list[LifecycleEvent], batch_sizes: list[int]
+) -> Iterator[list[tuple[AssetState | None, AssetState]]]:
+    """What the writer does with each batch, without the database: for every asset the batch
+    moved, its state before (None for a new asset) and after. A duplicate (by event_id) is
+    skipped; a late event refolds the asset from its log."""
     seen: set[str] = set()
     log: dict[tuple[str, str], list[LifecycleEvent]] = {}
     states: dict[tuple[str, str], AssetState] = {}
-    total: Contribution = {}
     position = 0
     sizes = iter(batch_sizes)
     while position < len(stream):
@@ -106,15 +105,30 @@ def incremental(
             key = (e.tenant_id, e.asset_id)
             log.setdefault(key, []).append(e)
             new_events.setdefault(key, []).append(e)
+        moved = []
         for key, events in new_events.items():
             old = states.get(key)
             new = fold(log[key]) if needs_refold(old, events) else fold(events, old)
             assert new is not None
-            settings = settings_of[key[0]]
+            states[key] = new
+            moved.append((old, new))
+        yield moved
+
+
+def incremental(
+    stream: list[LifecycleEvent],
+    batch_sizes: list[int],
+    table: Any,
+    settings_of: dict[str, TenantSettings] = SETTINGS,
+) -> Contribution:
+    """What the writer does, without the database."""
+    total: Contribution = {}
+    for moved in writer_batches(stream, batch_sizes):
+        for old, new in moved:
+            settings = settings_of[new.tenant_id]
             if old is not None:
                 add_into(total, facts(old, settings, table).aggregates, -1)
             add_into(total, facts(new, settings, table).aggregates, +1)
-            states[key] = new
     return without_zeros(total)
 
 

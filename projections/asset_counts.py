@@ -1,0 +1,94 @@
+"""How many assets each tenant has, by category, status and month of purchase. Pure.
+
+The fleet overview (devices in use, their average age, the share past the target lifespan)
+and the assets-by-status count read these few rows instead of every asset: under the bench's
+write load of 2,000 events/s, scanning ~50k assets' index entries took the fleet endpoint's
+p99 to 57-99 ms (1M events, README Performance), over the 50 ms goal. Each asset is in
+exactly one count, so the writer keeps them as the aggregates are kept: minus the old
+state's count, plus the new one's, in the batch's transaction; the sum of the counts always
+equals a one-pass count of the asset states (``one_pass``), which every integration test
+asserts.
+
+Per count: ``devices`` and ``purchased_us``, the sum of the devices' purchase instants in
+whole microseconds since 1970 (UTC), from which the fleet overview's age sum is exact:
+``devices * now - purchased_us``. Microseconds of any date Python holds fit a Python int; in
+PostgreSQL the sum is ``numeric`` (a bigint would overflow at ~5,400 devices of one month).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from projections.asset_state import AssetState
+from projections.kpi_facts import month_of
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CountKey:
+    tenant_id: str
+    category: str  # '' unknown (no purchase seen)
+    status: str  # '' unknown
+    purchase_month: date | None  # the UTC month of purchase; None: no purchase date known
+
+    def sort_key(self) -> tuple[str, str, str, bool, date]:
+        """One lock order for every writer: a total order, no purchase month first."""
+        month = self.purchase_month
+        return (self.tenant_id, self.category, self.status, month is not None, month or date.min)
+
+
+Counts = dict[CountKey, tuple[int, int]]  # key -> (devices, purchased_us)
+
+
+def epoch_us(moment: datetime) -> int:
+    """Whole microseconds since 1970-01-01 UTC, exact (no float in between)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def count_of(state: AssetState) -> tuple[CountKey, int]:
+    """The asset's count and its purchase instant (0 without one)."""
+    purchased = state.purchased_at
+    key = CountKey(
+        state.tenant_id,
+        state.category or "",
+        state.status.value if state.status is not None else "",
+        month_of(purchased) if purchased is not None else None,
+    )
+    return key, epoch_us(purchased) if purchased is not None else 0
+
+
+def _add(counts: Counts, state: AssetState, sign: int) -> None:
+    key, us = count_of(state)
+    devices, total = counts.get(key, (0, 0))
+    counts[key] = (devices + sign, total + sign * us)
+
+
+def without_zeros(counts: Counts) -> Counts:
+    return {k: v for k, v in counts.items() if v != (0, 0)}
+
+
+def delta(old: Iterable[AssetState], new: Iterable[AssetState]) -> Counts:
+    """What the counts move by when each asset's ``old`` state (if it had one) is replaced by
+    its ``new`` one; zeros dropped, so a repair (no status, category or purchase moved)
+    changes nothing."""
+    counts: Counts = {}
+    for s in old:
+        _add(counts, s, -1)
+    for s in new:
+        _add(counts, s, +1)
+    return without_zeros(counts)
+
+
+def one_pass(states: Iterable[AssetState]) -> Counts:
+    """The counts recomputed from scratch: the reference the incremental path must equal."""
+    return delta((), states)
+
+
+def add_into(total: Counts, part: Counts) -> None:
+    for key, (devices, us) in part.items():
+        was_devices, was_us = total.get(key, (0, 0))
+        total[key] = (was_devices + devices, was_us + us)
