@@ -24,11 +24,11 @@ from infra import faults
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord
 from streams import stack_dump
-from streams.consumer import KretsloppTransport
+from streams.consumer import KretsloppConsumer, KretsloppTransport
 from streams.dead_letter_topic import topic_record
+from streams.fetched_batches import highest_offsets
 from streams.metrics import WorkerMetrics
 from streams.projector import Projector
-from streams.record_path import LeanRecordPathApp, RawBytesSchema
 from streams.watermarks import high_watermarks
 from streams.write_ahead import WriteAhead
 
@@ -45,12 +45,13 @@ class AgentContext:
 class CheckpointAgent(faust.Agent):
     """An agent that resumes each newly assigned partition at its PostgreSQL checkpoint.
 
-    Faust seeks to the *Kafka* committed offset after a rebalance. That offset can be ahead of
-    what PostgreSQL holds: Faust acknowledges a batch's events when the agent asks for the next
-    batch, which with ``WriteAhead`` is before the batch is written, and also when a shutdown
-    cancelled the write. So before Faust seeks, we commit the checkpoint (the next offset
-    PostgreSQL has not applied) as the group's Kafka offset, and seek to it.
-    PostgreSQL stays the single source of truth; a fresh database replays from the start.
+    Faust seeks to the *Kafka* committed offset after a rebalance. kretslopp commits a batch's
+    offsets only once PostgreSQL holds it (``KretsloppConsumer.written``), but the two can still
+    disagree: a commit lost in a crash leaves Kafka behind (records read twice, skipped by the
+    checkpoint), and a database restored from a backup, or a fresh one, is behind Kafka. So
+    before Faust seeks, we commit the checkpoint (the next offset PostgreSQL has not applied)
+    as the group's Kafka offset, and seek to it. PostgreSQL stays the single source of truth;
+    a fresh database replays from the start.
     """
 
     async def on_shared_partitions_assigned(self, assigned: set[Any]) -> None:
@@ -96,9 +97,8 @@ class CheckpointAgent(faust.Agent):
         )
 
 
-class KretsloppApp(LeanRecordPathApp):
-    """A Faust app with kretslopp's consumer and producer (``streams.consumer``) and the
-    lean per-record path (``streams.record_path``)."""
+class KretsloppApp(faust.App):
+    """A Faust app with kretslopp's consumer and producer (``streams.consumer``)."""
 
     def _new_transport(self) -> Any:
         return KretsloppTransport(self.conf.broker_consumer, self)
@@ -184,6 +184,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=10,
         broker_heartbeat_interval=2,
         broker_commit_interval=1.0,
+        # one fetch is at most one batch: the agent takes whole fetches (fetched_batches)
+        broker_max_poll_records=settings.batch_size,
         producer_acks=-1,
         stream_wait_empty=False,
         datadir=str(settings.data_dir / "faust"),
@@ -191,7 +193,15 @@ def create_app(settings: Settings) -> faust.App:
         Agent=CheckpointAgent,
     )
     cast(Any, app).kretslopp_idempotent = settings.idempotent_producer
-    lifecycle = app.topic(settings.topic, schema=RawBytesSchema(), partitions=settings.partitions)
+    cast(Any, app).kretslopp_topic = settings.topic
+    lifecycle = app.topic(
+        settings.topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
     dead_letter_topic = app.topic(
         settings.dead_letter_topic,
         key_type=bytes,
@@ -233,17 +243,19 @@ def create_app(settings: Settings) -> faust.App:
     async def project(stream: Any) -> None:
         await projector.start()
 
-        async with WriteAhead(projector.handle, depth=1, on_failure=exit_at_once) as writer:
-            async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
-                records = [
-                    SourceRecord(
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                        key=e.message.key,
-                        value=e.message.value,
-                    )
-                    for e in events
-                ]
+        # Faust subscribes to a topic when an agent first iterates it; the records themselves
+        # come as whole fetches (streams.fetched_batches), not through this stream.
+        aiter(stream.channel)
+        consumer = cast(KretsloppConsumer, app.consumer)
+
+        async def write(records: list[SourceRecord]) -> None:
+            await projector.handle(records)
+            consumer.written(highest_offsets(records))
+
+        async with WriteAhead(write, depth=1, on_failure=exit_at_once) as writer:
+            async for records in consumer.fetched.batches(
+                settings.batch_size, settings.batch_within_s
+            ):
                 await writer.put(records)
 
     return app

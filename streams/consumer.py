@@ -1,8 +1,9 @@
 """kretslopp's Faust transport: faust-streaming's aiokafka consumer with two changes, and its
 producer made idempotent where the broker can be.
 
-1. Eager delivery of each fetched record to the stream (``streams.delivery``): Faust spends
-   four asyncio tasks per record on a race that only matters when delivery blocks.
+1. Each fetch goes to the agent as one batch (``streams.fetched_batches``), not record by
+   record through Faust's conductor, stream and per-record acknowledgements; the batch's
+   offsets are committed to Kafka once PostgreSQL holds it.
 2. A short fetch wait. faust-streaming 0.15.3 hard-codes ``fetch_max_wait_ms=1500``. Measured
    on the embedded broker at 2,000 events/s, a plain aiokafka consumer sees an event 0.14 s
    (p50) after it was sent with aiokafka's default 500 ms and 0.41 s with 1,500 ms, which was
@@ -12,23 +13,18 @@ producer made idempotent where the broker can be.
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
+import asyncio
+from time import monotonic
+from typing import Any, cast
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from mode.services import WaitResults
+from faust.types import TP
+from mode import Service
 
-from streams.delivery import (
-    DELIVERED,
-    DeliveryCallback,
-    FlowWatch,
-    Remainder,
-    deliver_eagerly,
-    finish_blocked,
-)
-from streams.record_path import LeanProducerBuffer
+from streams.fetched_batches import FetchedBatches, fresh_records
 
 FETCH_MAX_WAIT_MS = 100
+COMMIT_INTERVAL_S = 1.0  # Faust's broker_commit_interval, as the worker sets it
 
 
 class ShortFetchWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -40,37 +36,67 @@ class ShortFetchWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class KretsloppConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with :func:`deliver_eagerly` and a short fetch wait."""
+    """Faust's aiokafka consumer, with each fetch handed to the agent as one batch
+    (``streams.fetched_batches``), the Kafka offsets committed once the batch is in PostgreSQL,
+    and a short fetch wait."""
 
-    def __init__(self, *args: Any, callback: DeliveryCallback, **kwargs: Any) -> None:
-        super().__init__(*args, callback=deliver_eagerly(callback), **kwargs)
-        self._flow_watch = FlowWatch(self._until_flow_stops)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetched = FetchedBatches(depth=1)
+        self._written: dict[int, int] = {}
 
-    async def _until_flow_stops(self) -> object:
-        """Flow suspended (a rebalance), or this consumer stopped or crashed: mode's race."""
-        return await super().wait_first(self.suspend_flow.wait())
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Faust's fetch loop (``Consumer._drain_messages``), a fetch at a time: the
+        records of a fetch go to :attr:`fetched` as one list, not to the conductor one by one.
+        None is dropped but those below the read offset (``streams.fetched_batches``)."""
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        topic = self._lifecycle_topic()
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                fetched, _ = await self._wait_next_records(1.0)
+                await self.sleep(0)
+                if not fetched or self.should_stop:
+                    continue
+                await self.fetched.put(fresh_records(fetched, topic, self._read_offset))
+                # what Faust's stream recorded per record: its livelock check warns about a
+                # partition with lag that no stream took anything of for a while
+                now = monotonic()
+                inbound = self.app.monitor.stream_inbound_time
+                for tp in fetched:
+                    inbound[tp] = now
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
 
-    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109 - overrides mode.Service.wait_first
-        first = coros[0] if coros else None
-        if first is DELIVERED or (isinstance(first, Remainder) and timeout is None):
-            for other in coros[1:]:
-                if inspect.iscoroutine(other):
-                    other.close()  # ``suspend_flow.wait()``: the flow watch stands for it
-        if first is DELIVERED:
-            return WaitResults([DELIVERED], [None], False)
-        if isinstance(first, Remainder) and timeout is None:
-            delivered, result = await finish_blocked(first, self._flow_watch.current())
-            if self._stopped.is_set() or self._crashed.is_set():
-                return WaitResults([], [], True)
-            if delivered:
-                return WaitResults([first], [result], False)
-            return WaitResults([], [], False)  # the record dropped; the loop reads no result
-        results: WaitResults = await super().wait_first(*coros, timeout=timeout)
-        return results
+    def _lifecycle_topic(self) -> str:
+        return str(cast(Any, self.app).kretslopp_topic)  # set by ``create_app``
 
-    async def on_stop(self) -> None:
-        self._flow_watch.close()
-        await super().on_stop()
+    def written(self, max_offsets: dict[int, int]) -> None:
+        """A batch is in PostgreSQL: its offsets (the highest per partition) are committed to
+        Kafka at the next commit interval. PostgreSQL's checkpoint stays the position
+        (``streams.app.CheckpointAgent``); the Kafka offset is what ``kafka-consumer-groups``
+        shows, never ahead of what PostgreSQL holds."""
+        for partition, offset in max_offsets.items():
+            if offset + 1 > self._written.get(partition, -1):
+                self._written[partition] = offset + 1
+
+    @Service.timer(COMMIT_INTERVAL_S)
+    async def _commit_timer(self) -> None:
+        await self.commit_written()
+
+    async def commit_written(self) -> None:
+        """Commit what :meth:`written` noted since the last commit, if anything."""
+        if not self._written:
+            return
+        pending, self._written = self._written, {}
+        topic = self._lifecycle_topic()
+        await self._commit_offsets({TP(topic, p): o for p, o in pending.items()})
 
     def _new_consumer_thread(self) -> Any:
         return ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)
@@ -79,18 +105,7 @@ class KretsloppConsumer(faust_aiokafka.Consumer):
 class KretsloppProducer(faust_aiokafka.Producer):
     """The worker's producer (dead-letter topic): idempotent on Apache Kafka, as every
     kretslopp producer (``streams.producer``); faust-streaming enables idempotence only in
-    its transactions, which kretslopp does not use. ``create_app`` sets the flag. Its buffer
-    is :class:`streams.record_path.LeanProducerBuffer`: the conductor asks it for its size
-    before every record."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        lean = LeanProducerBuffer(loop=self.loop, beacon=self.beacon)
-        lean.threaded = bool(self.app.conf.producer_threaded)
-        if self.threaded_producer is not None:
-            lean.threaded_producer = self.threaded_producer
-        lean.app = self.app
-        self.buffer = lean
+    its transactions, which kretslopp does not use. ``create_app`` sets the flag."""
 
     def _settings_extra(self) -> Any:
         extra = dict(super()._settings_extra())

@@ -1,14 +1,12 @@
-"""Write batch N to PostgreSQL while the Faust stream gathers batch N+1.
+"""Write batch N to PostgreSQL while batch N+1 is gathered.
 
-Faust's ``take_events`` stops filling its buffer while the agent's loop body runs, so an agent
-that writes inside the loop does stream work and database work one after the other (measured:
-a third of the worker's wall time was the agent waiting for its next batch). Handing each batch
-to one writer task lets the two overlap; batches are still written one at a time, in order.
-
-Why acknowledging a batch before it is written loses nothing: PostgreSQL, not Kafka, holds the
-position. Every assigned partition resumes at its PostgreSQL checkpoint
-(``streams.app.CheckpointAgent``), whatever offset Faust committed. ``depth`` bounds what is
-held in memory: one batch being written, ``depth`` waiting.
+An agent that writes inside its loop gathers and writes one after the other (measured with
+Faust's ``take_events``: a third of the worker's wall time was the agent waiting for its next
+batch). Handing each batch to one writer task lets the two overlap; batches are still written
+one at a time, in order. ``depth`` bounds what is held in memory: one batch being written,
+``depth`` waiting. Nothing is acknowledged to Kafka before it is written
+(``streams.consumer.KretsloppConsumer.written``), and PostgreSQL, not Kafka, holds the
+position: every assigned partition resumes at its checkpoint (``streams.app.CheckpointAgent``).
 """
 
 from __future__ import annotations
