@@ -73,6 +73,9 @@ class KretsloppConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)  # as Faust's loop did
+            raise
 
     def _lifecycle_topic(self) -> str:
         return str(cast(Any, self.app).kretslopp_topic)  # set by ``create_app``
@@ -96,7 +99,11 @@ class KretsloppConsumer(faust_aiokafka.Consumer):
             return
         pending, self._written = self._written, {}
         topic = self._lifecycle_topic()
-        await self._commit_offsets({TP(topic, p): o for p, o in pending.items()})
+        committed = self._committed_offset  # Faust's: what it committed or sought to
+        offsets = {TP(topic, p): o for p, o in pending.items()}
+        forward = {tp: o for tp, o in offsets.items() if (committed[tp] or 0) < o}
+        if forward:  # a redelivered older batch does not move the group's offset back
+            await self._commit_offsets(forward)
 
     def _new_consumer_thread(self) -> Any:
         return ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)

@@ -133,6 +133,7 @@ async def test_written_offsets_are_committed_as_the_next_offset_never_backwards(
 
     async def commit_offsets(offsets: dict[TP, int], **_: Any) -> bool:
         committed.append(dict(offsets))
+        consumer._committed_offset.update(offsets)  # as Faust's _commit_offsets does
         return True
 
     cast(Any, consumer)._commit_offsets = commit_offsets
@@ -141,6 +142,7 @@ async def test_written_offsets_are_committed_as_the_next_offset_never_backwards(
     await consumer.commit_written()
     await consumer.commit_written()  # nothing new: no second commit
     consumer.written({1: 5})
+    consumer.written({0: 3})  # redelivered after the commit: not committed backwards
     await consumer.commit_written()
     topic = "lifecycle"
     assert committed == [{TP(topic, 0): 10, TP(topic, 1): 5}, {TP(topic, 1): 6}]
