@@ -194,21 +194,14 @@ def create_app(settings: Settings) -> faust.App:
     )
     cast(Any, app).kretslopp_idempotent = settings.idempotent_producer
     cast(Any, app).kretslopp_topic = settings.topic
-    lifecycle = app.topic(
-        settings.topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-    dead_letter_topic = app.topic(
-        settings.dead_letter_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    raw_bytes: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    lifecycle = app.topic(settings.topic, partitions=settings.partitions, **raw_bytes)
+    dead_letter_topic = app.topic(settings.dead_letter_topic, **raw_bytes)
 
     async def publish_dead_letters(letters: list[DeadLetter]) -> None:
         pending = []
