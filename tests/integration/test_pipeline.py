@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import timedelta
 
 import orjson
 
+from projections.postgres.connection import connect
 from tests.factories import T0, as_record, event_dict, fleet
 from tests.integration.conftest import (
     StackEnv,
+    checkpoints,
     fetch_all,
     merge_offsets,
     produce,
@@ -147,6 +151,50 @@ async def test_kafka_offsets_ahead_of_postgres_are_rewound_to_the_checkpoint(
     await wait_until_applied(env, last)
     assert await totals(env) == (500, 0, 0)
     await assert_projection_is_fold_of(env, objects)
+
+
+async def test_the_group_s_kafka_offsets_follow_postgresql_once_written(env: StackEnv) -> None:
+    """The worker commits a batch's offsets to Kafka only once PostgreSQL holds it
+    (``KretsloppConsumer.written``, once a second): at the end the group's offsets are the
+    checkpoints, so ``kafka-consumer-groups`` shows no lag; and while it works they are never
+    ahead of them. Faust had committed what the agent had taken, written or not."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=env.kafka, group_id=env.settings.consumer_group, enable_auto_commit=False
+    )
+    await consumer.start()
+
+    async def kafka_offsets(partitions: Iterable[int]) -> dict[int, int]:
+        out = {}
+        for p in partitions:
+            committed = await consumer.committed(TopicPartition(env.settings.topic, p))
+            out[p] = -1 if committed is None else committed
+        return out
+
+    try:
+        objects = fleet(assets=300, events_per_asset=10, seed=61)
+        last = await produce(env, [as_record(o) for o in objects])
+        env.worker()
+        conn = await connect(env.dsn)
+        try:
+            seen_ahead: list[tuple[dict[int, int], dict[int, int]]] = []
+            deadline = time.monotonic() + 120
+            while True:
+                kafka = await kafka_offsets(last)
+                pg = await checkpoints(conn, env)  # read after Kafka: at least as far
+                if any(kafka[p] > pg.get(p, 0) for p in last):
+                    seen_ahead.append((kafka, pg))
+                if all(kafka[p] == pg.get(p, 0) == last[p] + 1 for p in last):
+                    break
+                assert time.monotonic() < deadline, f"Kafka {kafka}, PostgreSQL {pg}"
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+        assert seen_ahead == []
+    finally:
+        await consumer.stop()
+    assert await totals(env) == (3000, 0, 0)
 
 
 async def test_checkpoints_of_a_recreated_topic_are_reset_and_nothing_is_skipped(
