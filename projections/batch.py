@@ -7,6 +7,7 @@ Faust was seen delivering the same (partition, offset) twice inside one batch af
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from events.codec import InvalidEvent, decode
@@ -71,10 +72,16 @@ class Batch:
         )
 
     def max_offsets(self) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for rec in [d.record for d in self.events] + [d.record for d in self.dead_letters]:
-            out[rec.partition] = max(out.get(rec.partition, -1), rec.offset)
-        return out
+        return max_offsets([d.record for d in self.events] + [d.record for d in self.dead_letters])
+
+
+def max_offsets(records: Iterable[SourceRecord]) -> dict[int, int]:
+    """The highest offset of each partition among ``records``."""
+    out: dict[int, int] = {}
+    for rec in records:
+        if rec.offset > out.get(rec.partition, -1):
+            out[rec.partition] = rec.offset
+    return out
 
 
 def prepare(records: list[SourceRecord]) -> Batch:

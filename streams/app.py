@@ -22,11 +22,10 @@ from mode import CrashingSupervisor
 
 from infra import faults
 from infra.settings import Settings
-from projections.batch import DeadLetter, SourceRecord
+from projections.batch import DeadLetter, SourceRecord, max_offsets
 from streams import stack_dump
 from streams.consumer import KretsloppConsumer, KretsloppTransport
 from streams.dead_letter_topic import topic_record
-from streams.fetched_batches import highest_offsets
 from streams.metrics import WorkerMetrics
 from streams.projector import Projector
 from streams.watermarks import high_watermarks
@@ -243,7 +242,7 @@ def create_app(settings: Settings) -> faust.App:
 
         async def write(records: list[SourceRecord]) -> None:
             await projector.handle(records)
-            consumer.written(highest_offsets(records))
+            consumer.written(max_offsets(records))
 
         async with WriteAhead(write, depth=1, on_failure=exit_at_once) as writer:
             async for records in consumer.fetched.batches(

@@ -101,12 +101,3 @@ class FetchedBatches:
                 pending.extend(more)
             batch, pending = pending[:size], pending[size:]
             yield batch
-
-
-def highest_offsets(records: Iterable[SourceRecord]) -> dict[int, int]:
-    """The highest offset of each partition among ``records``."""
-    out: dict[int, int] = {}
-    for record in records:
-        if record.offset > out.get(record.partition, -1):
-            out[record.partition] = record.offset
-    return out

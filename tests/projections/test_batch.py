@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from projections.batch import SourceRecord, prepare
+from projections.batch import SourceRecord, max_offsets, prepare
 from tests.factories import event_dict
 
 
@@ -68,3 +68,9 @@ def test_the_same_fact_again_is_no_conflict_other_facts_are() -> None:
     reason = conflict(accepted, elsewhere) or ""
     assert "already names another event" in reason
     assert "tenant" not in reason and "payload" not in reason  # nothing of the other event
+
+
+def test_max_offsets_per_partition() -> None:
+    records = [SourceRecord(p, o, None, b"") for p, o in [(1, 5), (0, 3), (1, 9), (1, 7)]]
+    assert max_offsets(records) == {1: 9, 0: 3}
+    assert max_offsets([]) == {}

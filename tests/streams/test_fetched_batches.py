@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.batch import SourceRecord
-from streams.fetched_batches import FetchedBatches, fresh_records, highest_offsets
+from streams.fetched_batches import FetchedBatches, fresh_records
 
 
 class TP(NamedTuple):
@@ -91,12 +91,6 @@ def test_only_records_below_what_was_read_are_dropped(
 def test_records_of_another_topic_stop_the_worker_rather_than_be_counted_as_ours() -> None:
     with pytest.raises(RuntimeError, match="other"):
         fresh_records({TP("other", 0): _records(0, [1])}, "t", defaultdict(None))
-
-
-def test_highest_offsets_per_partition() -> None:
-    records = [SourceRecord(p, o, None, b"") for p, o in [(1, 5), (0, 3), (1, 9), (1, 7)]]
-    assert highest_offsets(records) == {1: 9, 0: 3}
-    assert highest_offsets([]) == {}
 
 
 def _fetch(partition: int, first: int, n: int) -> list[SourceRecord]:
