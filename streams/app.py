@@ -23,6 +23,7 @@ from mode import CrashingSupervisor
 from infra import faults
 from infra.settings import Settings
 from projections.batch import DeadLetter, SourceRecord, max_offsets
+from projections.postgres.checkpoints import CheckpointWentBack
 from streams import stack_dump
 from streams.consumer import KretsloppConsumer, KretsloppTransport
 from streams.dead_letter_topic import topic_record
@@ -41,66 +42,83 @@ class AgentContext:
     topics_can_vanish: bool  # Tansu keeps topics in memory; Apache Kafka does not lose them
 
 
-class CheckpointAgent(faust.Agent):
-    """An agent that resumes each newly assigned partition at its PostgreSQL checkpoint.
+async def resume_at_checkpoints(app: faust.App, assigned: set[Any]) -> None:
+    """Every partition of the topic assigned in a rebalance, kept ones too, resumes at its
+    PostgreSQL checkpoint.
 
-    Faust seeks to the *Kafka* committed offset after a rebalance. kretslopp commits a batch's
-    offsets only once PostgreSQL holds it (``KretsloppConsumer.written``), but the two can still
-    disagree: a commit lost in a crash leaves Kafka behind (records read twice, skipped by the
-    checkpoint), and a database restored from a backup, or a fresh one, is behind Kafka. So
-    before Faust seeks, we commit the checkpoint (the next offset PostgreSQL has not applied)
-    as the group's Kafka offset, and seek to it. PostgreSQL stays the single source of truth;
-    a fresh database replays from the start.
+    Faust seeks each assigned partition to the group's *Kafka* offset after a rebalance.
+    kretslopp commits a batch's offsets only once PostgreSQL holds it
+    (``KretsloppConsumer.written``), but the two can still disagree: a commit lost in a crash
+    leaves Kafka behind (records read twice, skipped by the checkpoint), and an offset moved
+    by an operator, or a database restored from a backup, leaves Kafka ahead. So before
+    Faust seeks, we commit the checkpoint (the next offset PostgreSQL has not applied) as the
+    group's Kafka offset, and seek to it. PostgreSQL stays the single source of truth; a
+    fresh database replays from the start.
+
+    Faust tells agents only of *newly* assigned partitions; a partition a worker keeps
+    across a rebalance used to resume at Kafka's offset, so this runs on the whole
+    assignment, before Faust's own handler. A checkpoint below one this worker read or
+    wrote before stops the worker (``checkpoints.CheckpointWentBack``): records fetched
+    from beyond it may still be on their way to the writer, and a fresh process has none.
     """
-
-    async def on_shared_partitions_assigned(self, assigned: set[Any]) -> None:
-        await super().on_shared_partitions_assigned(assigned)
-        context: AgentContext = cast(Any, self.app).kretslopp
-        projector = context.projector
-        mine = [tp for tp in assigned if tp.topic == projector.topic]
-        if not mine:
-            return
-        partitions = sorted(tp.partition for tp in mine)
-        offsets = await projector.next_offsets(partitions)
-        # A checkpoint beyond the log end means the topic was recreated (Tansu loses topics on
-        # restart): its offsets start again at 0, so the old checkpoint is void.
-        try:
-            ends = await high_watermarks(context.bootstrap_servers, projector.topic)
-        except Exception as exc:  # never fail an assignment over a diagnostic
-            log.warning("could not read log ends; recreated-topic check skipped", error=repr(exc))
-            ends = {}
-        stale = [p for p in partitions if offsets[p] > ends.get(p, offsets[p])]
-        if stale:
-            dropped = await projector.forget_checkpoints(stale)
-            # Tansu loses topics on every restart: expected. Apache Kafka keeps them, so there
-            # the topic was deleted and created again, or the broker lost acknowledged records:
-            # reset all the same (a re-read event is a duplicate by event_id, a new one must
-            # count), but as an error an operator sees.
-            report = log.warning if context.topics_can_vanish else log.error
-            report(
-                "topic was recreated: checkpoints beyond the log end reset to 0; re-read "
-                "events are recognised as duplicates by event_id",
-                dropped=dropped,
-                log_end={p: ends[p] for p in stale},
-                durable_broker=not context.topics_can_vanish,
-            )
-            offsets.update({p: 0 for p in stale})
-        consumer = cast(Any, self.app.consumer)
-        await consumer._thread.commit({tp: offsets[tp.partition] for tp in mine})
-        for tp in mine:
-            # aiokafka's seek_to_committed skips offset 0, so seek explicitly as well
-            await consumer.seek(tp, offsets[tp.partition])
-        log.info(
-            "partitions resume at PostgreSQL checkpoints",
-            checkpoints={tp.partition: offsets[tp.partition] for tp in mine},
+    context: AgentContext = cast(Any, app).kretslopp
+    projector = context.projector
+    mine = sorted(
+        (tp for tp in assigned if tp.topic == projector.topic), key=lambda tp: tp.partition
+    )
+    if not mine:
+        return
+    partitions = [tp.partition for tp in mine]
+    offsets = await projector.next_offsets(partitions)
+    # A checkpoint beyond the log end means the topic was recreated (Tansu loses topics on
+    # restart): its offsets start again at 0, so the old checkpoint is void.
+    try:
+        ends = await high_watermarks(context.bootstrap_servers, projector.topic)
+    except Exception as exc:  # never fail an assignment over a diagnostic
+        log.warning("could not read log ends; recreated-topic check skipped", error=repr(exc))
+        ends = {}
+    stale = [p for p in partitions if offsets[p] > ends.get(p, offsets[p])]
+    if stale:
+        dropped = await projector.forget_checkpoints(stale)
+        # Tansu loses topics on every restart: expected. Apache Kafka keeps them, so there
+        # the topic was deleted and created again, or the broker lost acknowledged records:
+        # reset all the same (a re-read event is a duplicate by event_id, a new one must
+        # count), but as an error an operator sees.
+        report = log.warning if context.topics_can_vanish else log.error
+        report(
+            "topic was recreated: checkpoints beyond the log end reset to 0; re-read "
+            "events are recognised as duplicates by event_id",
+            dropped=dropped,
+            log_end={p: ends[p] for p in stale},
+            durable_broker=not context.topics_can_vanish,
         )
+        offsets.update({p: 0 for p in stale})
+    try:
+        projector.resume_at(offsets, reset=set(stale))
+    except CheckpointWentBack as exc:
+        exit_at_once(exc)
+    consumer = cast(Any, app.consumer)
+    await consumer._thread.commit({tp: offsets[tp.partition] for tp in mine})
+    for tp in mine:
+        # aiokafka's seek_to_committed skips offset 0, so seek explicitly as well
+        await consumer.seek(tp, offsets[tp.partition])
+    log.info(
+        "partitions resume at PostgreSQL checkpoints",
+        checkpoints={tp.partition: offsets[tp.partition] for tp in mine},
+    )
 
 
 class KretsloppApp(faust.App):
-    """A Faust app with kretslopp's consumer and producer (``streams.consumer``)."""
+    """A Faust app with kretslopp's consumer and producer (``streams.consumer``), resuming
+    every assigned partition at its PostgreSQL checkpoint (:func:`resume_at_checkpoints`)."""
 
     def _new_transport(self) -> Any:
         return KretsloppTransport(self.conf.broker_consumer, self)
+
+    async def _on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        if not self.should_stop:
+            await resume_at_checkpoints(self, assigned)
+        await super()._on_partitions_assigned(assigned, generation_id)
 
 
 # A worker told to stop gives Faust this long to stop gracefully, then ends the process.
@@ -162,7 +180,16 @@ def exit_at_once(exc: BaseException) -> None:
     stop the process now. A graceful Faust shutdown from here was seen to hang in the
     consumer's stop (fault suite), and nothing needs it: every partition resumes at its
     PostgreSQL checkpoint, exactly as after the SIGKILLs the fault suite deals out."""
-    log.critical("batch writer failed; exiting so the worker restarts", error=repr(exc))
+    if isinstance(exc, CheckpointWentBack):
+        log.critical(
+            "PostgreSQL's checkpoints went back: exiting so the worker restarts at them and "
+            "reads the events the database lost again from Kafka",
+            checkpoints={p: found for p, (found, _) in exc.behind.items()},
+            seen={p: seen for p, (_, seen) in exc.behind.items()},
+            error=str(exc),
+        )
+    else:
+        log.critical("batch writer failed; exiting so the worker restarts", error=repr(exc))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(WRITER_FAILED_EXIT_CODE)
@@ -189,7 +216,6 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         datadir=str(settings.data_dir / "faust"),
         store="memory://",
-        Agent=CheckpointAgent,
     )
     cast(Any, app).kretslopp_idempotent = settings.idempotent_producer
     cast(Any, app).kretslopp_topic = settings.topic

@@ -83,7 +83,7 @@ class KretsloppConsumer(faust_aiokafka.Consumer):
     def written(self, max_offsets: dict[int, int]) -> None:
         """A batch is in PostgreSQL: its offsets (the highest per partition) are committed to
         Kafka at the next commit interval. PostgreSQL's checkpoint stays the position
-        (``streams.app.CheckpointAgent``); the Kafka offset is what ``kafka-consumer-groups``
+        (``streams.app.resume_at_checkpoints``); the Kafka offset is what ``kafka-consumer-groups``
         shows, never ahead of what PostgreSQL holds."""
         for partition, offset in max_offsets.items():
             if offset + 1 > self._written.get(partition, -1):

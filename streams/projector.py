@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass
 
 import asyncpg
@@ -26,6 +26,7 @@ from infra.settings import Settings
 from projections.batch import Batch, DeadLetter, SourceRecord, prepare
 from projections.carbon import factor_table
 from projections.postgres import checkpoints, kpi_store
+from projections.postgres.checkpoints import CheckpointWentBack
 from projections.postgres.connection import create_pool
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import BatchOutcome, apply_batch
@@ -64,6 +65,9 @@ class Projector:
         self._highwater = highwater
         self._pool: asyncpg.Pool | None = None
         self._cache = StateCache()  # the states this worker wrote (projections.state_cache)
+        # the highest checkpoint of each partition this worker read or wrote: PostgreSQL
+        # holding less means it lost batches (checkpoints.CheckpointWentBack)
+        self._seen: dict[int, int] = {}
         self._started = asyncio.Lock()
         self.totals = Totals()
 
@@ -107,6 +111,17 @@ class Projector:
 
         return await with_backoff("read checkpoints", read)
 
+    def resume_at(self, offsets: dict[int, int], reset: Set[int] = frozenset()) -> None:
+        """The worker resumes these partitions at these checkpoints (read when they were
+        assigned). Raises ``CheckpointWentBack`` where one is below what this worker saw
+        before; ``reset``: partitions whose checkpoints the worker itself set back (a
+        recreated topic), which may go down."""
+        checkpoints.require_not_behind(
+            {p: o for p, o in offsets.items() if p not in reset}, self._seen
+        )
+        for p, o in offsets.items():
+            self._seen[p] = o if p in reset else max(o, self._seen.get(p, 0))
+
     async def forget_checkpoints(self, partitions: list[int]) -> dict[int, int]:
         await self.start()
 
@@ -135,6 +150,8 @@ class Projector:
         faults.reached("writer")
         try:
             outcome = await self._write(batch)
+        except CheckpointWentBack:
+            raise  # not the batch's fault: the worker must restart (streams.app)
         except Exception as exc:  # rejected by PostgreSQL, or a bug: isolate the record
             log.error("batch rejected; retrying record by record", error=repr(exc))
             outcome = await self._write_one_by_one(batch)
@@ -163,10 +180,18 @@ class Projector:
             assert self._pool is not None
             async with self._pool.acquire() as conn:
                 return await apply_batch(
-                    conn, self._group, self.topic, batch, self._table, self._cache
+                    conn, self._group, self.topic, batch, self._table, self._cache, self._seen
                 )
 
-        return await with_backoff("write batch to PostgreSQL", attempt, transient=transient)
+        outcome = await with_backoff(
+            "write batch to PostgreSQL",
+            attempt,
+            transient=transient,
+            fatal=(CheckpointWentBack,),
+        )
+        for p, offset in batch.max_offsets().items():
+            self._seen[p] = max(offset + 1, self._seen.get(p, 0))
+        return outcome
 
     async def _write_one_by_one(self, batch: Batch) -> BatchOutcome:
         """Each record alone, in offset order; a record PostgreSQL still rejects becomes a
@@ -179,6 +204,8 @@ class Projector:
         for single in singles:
             try:
                 outcome = await self._write(single)
+            except CheckpointWentBack:
+                raise
             except Exception as exc:
                 outcome = await self._dead_letter_rejected(single, exc)
             total += outcome

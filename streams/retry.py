@@ -37,6 +37,7 @@ async def with_backoff(
     action: Callable[[], Awaitable[T]],
     *,
     transient: tuple[type[BaseException], ...] = TRANSIENT_DB_ERRORS,
+    fatal: tuple[type[BaseException], ...] = (),
     first_delay_s: float = 0.2,
     max_delay_s: float = 10.0,
 ) -> T:
@@ -46,6 +47,8 @@ async def with_backoff(
         attempt += 1
         try:
             return await action()
+        except fatal:
+            raise  # never retried, even where ``transient`` is every exception
         except transient as exc:
             log.warning(
                 "transient failure; retrying",

@@ -6,7 +6,8 @@ batch). Handing each batch to one writer task lets the two overlap; batches are 
 one at a time, in order. ``depth`` bounds what is held in memory: one batch being written,
 ``depth`` waiting. Nothing is acknowledged to Kafka before it is written
 (``streams.consumer.KretsloppConsumer.written``), and PostgreSQL, not Kafka, holds the
-position: every assigned partition resumes at its checkpoint (``streams.app.CheckpointAgent``).
+position: every assigned partition resumes at its checkpoint
+(``streams.app.resume_at_checkpoints``).
 """
 
 from __future__ import annotations

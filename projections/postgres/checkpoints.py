@@ -9,6 +9,7 @@ live database writes checkpoints of another group, which must not count twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from projections.postgres.connection import Connection
@@ -21,6 +22,36 @@ class Checkpoint:
     events_applied: int
     duplicates_skipped: int
     dead_letters: int
+
+
+class CheckpointWentBack(RuntimeError):
+    """PostgreSQL holds less of a partition than this worker saw it hold.
+
+    A checkpoint only moves forward (``advance``), so a lower one means the database lost
+    committed batches: restored from a backup, or failed over to a replica that lagged, while
+    the worker ran. The worker's own position (where it fetches, what it holds in memory) is
+    then past events PostgreSQL no longer has; writing on from there would seal the hole
+    (the checkpoint jumps over it). The worker stops instead; restarted, it resumes each
+    partition at PostgreSQL's checkpoint and reads the lost events again from Kafka.
+    """
+
+    def __init__(self, behind: Mapping[int, tuple[int, int]]) -> None:
+        self.behind = dict(behind)  # partition -> (PostgreSQL's checkpoint, what was seen)
+        detail = ", ".join(
+            f"partition {p}: {found} < {seen}" for p, (found, seen) in sorted(self.behind.items())
+        )
+        super().__init__(
+            f"PostgreSQL's checkpoints went back ({detail}): the database lost committed "
+            "batches (restored from a backup, or failed over to a replica that lagged)"
+        )
+
+
+def require_not_behind(found: Mapping[int, int], seen: Mapping[int, int]) -> None:
+    """Raise :class:`CheckpointWentBack` if any checkpoint in ``found`` is below what ``seen``
+    (the highest this worker read or wrote) holds for its partition."""
+    behind = {p: (o, seen[p]) for p, o in found.items() if p in seen and o < seen[p]}
+    if behind:
+        raise CheckpointWentBack(behind)
 
 
 _ENSURE = """
@@ -49,12 +80,22 @@ WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = u.p
 """
 
 
-async def lock(conn: Connection, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+async def lock(
+    conn: Connection,
+    group: str,
+    topic: str,
+    partitions: list[int],
+    seen: Mapping[int, int] | None = None,
+) -> dict[int, int]:
     """Inside a batch transaction: create missing rows, lock them in partition order, return
-    each partition's next offset."""
+    each partition's next offset. With ``seen`` (the highest checkpoint the writer read or
+    wrote per partition), raise :class:`CheckpointWentBack` where PostgreSQL holds less."""
     await conn.execute(_ENSURE, group, topic, partitions)
     rows = await conn.fetch(_LOCK, group, topic, partitions)
-    return {r["kafka_partition"]: r["next_offset"] for r in rows}
+    found = {r["kafka_partition"]: r["next_offset"] for r in rows}
+    if seen is not None:
+        require_not_behind(found, seen)
+    return found
 
 
 async def advance(

@@ -10,6 +10,7 @@ trips, not one per event."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -167,14 +168,17 @@ async def apply_batch(
     batch: Batch,
     table: FactorTable = DEFAULT_TABLE,
     cache: StateCache | None = None,
+    seen: Mapping[int, int] | None = None,
 ) -> BatchOutcome:
     """``cache``: the caller's memory of the states it wrote (``projections.state_cache``);
-    one per writer, kept across its batches."""
+    one per writer, kept across its batches. ``seen``: the highest checkpoint the writer read
+    or wrote per partition; a lower one in PostgreSQL raises
+    ``checkpoints.CheckpointWentBack`` and nothing is written."""
     partitions = batch.partitions
     if not partitions:
         return BatchOutcome.empty()
     async with conn.transaction():
-        next_offset = await checkpoints.lock(conn, consumer_group, topic, partitions)
+        next_offset = await checkpoints.lock(conn, consumer_group, topic, partitions, seen)
 
         # Before anything of an asset is read: this batch's assets are locked against every
         # other writer, so their states below include all events any committed batch holds.
