@@ -69,6 +69,7 @@ async def resume_at_checkpoints(app: faust.App, assigned: set[Any]) -> None:
     if not mine:
         return
     partitions = [tp.partition for tp in mine]
+    seen_before = projector.seen()  # before the read: a write may commit while we read
     offsets = await projector.next_offsets(partitions)
     # A checkpoint beyond the log end means the topic was recreated (Tansu loses topics on
     # restart): its offsets start again at 0, so the old checkpoint is void.
@@ -94,7 +95,7 @@ async def resume_at_checkpoints(app: faust.App, assigned: set[Any]) -> None:
         )
         offsets.update({p: 0 for p in stale})
     try:
-        projector.resume_at(offsets, reset=set(stale))
+        projector.resume_at(offsets, reset=set(stale), seen_before=seen_before)
     except CheckpointWentBack as exc:
         exit_at_once(exc)
     consumer = cast(Any, app.consumer)

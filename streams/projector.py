@@ -111,13 +111,25 @@ class Projector:
 
         return await with_backoff("read checkpoints", read)
 
-    def resume_at(self, offsets: dict[int, int], reset: Set[int] = frozenset()) -> None:
+    def seen(self) -> dict[int, int]:
+        """A copy of the highest checkpoints this worker read or wrote. Take it *before*
+        reading checkpoints to resume at: a batch committed between the read and the check
+        raises what was seen above the value read (the fault suite caught that race)."""
+        return dict(self._seen)
+
+    def resume_at(
+        self,
+        offsets: dict[int, int],
+        reset: Set[int] = frozenset(),
+        seen_before: dict[int, int] | None = None,
+    ) -> None:
         """The worker resumes these partitions at these checkpoints (read when they were
         assigned). Raises ``CheckpointWentBack`` where one is below what this worker saw
         before; ``reset``: partitions whose checkpoints the worker itself set back (a
         recreated topic), which may go down."""
         checkpoints.require_not_behind(
-            {p: o for p, o in offsets.items() if p not in reset}, self._seen
+            {p: o for p, o in offsets.items() if p not in reset},
+            self._seen if seen_before is None else seen_before,
         )
         for p, o in offsets.items():
             self._seen[p] = o if p in reset else max(o, self._seen.get(p, 0))

@@ -76,3 +76,16 @@ def test_a_fatal_error_is_not_retried_even_where_every_error_is_transient() -> N
             )
         )
     assert calls == 1
+
+
+def test_a_batch_written_while_the_checkpoints_were_read_is_not_a_loss() -> None:
+    """The fault suite caught this: the rebalance read checkpoint 179, the batch in flight
+    then committed up to 679, and the check compared 179 with 679."""
+    p = projector()
+    p.resume_at({3: 100})
+    before = p.seen()
+    p._seen[3] = 679  # what a write committed meanwhile does (Projector._write)
+    p.resume_at({3: 179}, seen_before=before)
+    assert p.seen() == {3: 679}
+    with pytest.raises(CheckpointWentBack):
+        p.resume_at({3: 99}, seen_before=p.seen() | {3: 100})
