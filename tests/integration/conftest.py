@@ -302,26 +302,40 @@ async def api(env: StackEnv) -> AsyncIterator[str]:
         yield base
 
 
+def api_log_path(env: StackEnv, port: int) -> Path:
+    return env.log_dir / f"api-{port}.log"
+
+
+def api_log(env: StackEnv, base: str, tail_chars: int = 6000) -> str:
+    """The end of the log of the API serving ``base`` (started by ``api_on``)."""
+    path = api_log_path(env, int(base.rsplit(":", 1)[1]))
+    return path.read_text(errors="replace")[-tail_chars:] if path.exists() else ""
+
+
 @contextlib.asynccontextmanager
 async def api_on(env: StackEnv, workers: int = 1) -> AsyncIterator[str]:
     """``kretslopp api`` as a real subprocess on a free port; yields its base URL."""
     port = free_port()
     settings = replace(env.settings, api_port=port, api_workers=workers)
-    process = subprocess.Popen(  # noqa: ASYNC220 - starts a server and returns at once
-        [sys.executable, "-m", "services.cli", "api"],
-        env=settings.child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # its log is kept beside the workers' (api_log): a test that sees a wrong response can
+    # show what the server said
+    with api_log_path(env, port).open("ab") as out:
+        process = subprocess.Popen(  # noqa: ASYNC220 - starts a server and returns at once
+            [sys.executable, "-m", "services.cli", "api"],
+            env={**settings.child_env(), "PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                try:
+            deadline = time.monotonic() + 60  # a loaded 2-core machine starts it in ~2-10 s
+            while True:
+                with contextlib.suppress(httpx.TransportError):
                     if (await client.get(f"{base}/health")).status_code == 200:
                         break
-                except httpx.TransportError:
-                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the API never became healthy; its log:\n{api_log(env, base)}")
                 await asyncio.sleep(0.1)
         yield base
     finally:
