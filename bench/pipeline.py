@@ -721,13 +721,13 @@ def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
     fresh = run.fresh
     for q, label in ((0.5, "p50"), (0.99, "p99")):
         worker = percentile(fresh.worker_s, q)
-        floor = percentile(fresh.transport_s, q)
+        transport = percentile(fresh.transport_s, q)
         table.add_row(
             f"freshness {label} s at {args.rate}/s: to the KPI rows vs through Kafka alone "
             f"({len(fresh.worker_s):,} events)",
             f"{worker:.3f}",
-            f"{floor:.3f}",
-            f"{worker / floor:.1f}x" if floor > 0 else "",
+            f"{transport:.3f}",
+            f"{worker / transport:.1f}x" if transport > 0 else "",
         )
     for q, label in ((0.5, "p50"), (0.99, "p99")):
         push = percentile(fresh.push_s, q)

@@ -7,7 +7,7 @@ to N + 1), so version-N producers keep working unchanged after a bump of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from events.models import CURRENT_SCHEMA_VERSION, MARKETPLACE_TYPES
@@ -57,7 +57,7 @@ UPCASTERS: dict[int, Upcaster] = {1: upcast_v1_to_v2}
 
 def upcast(
     raw: JsonObject,
-    upcasters: dict[int, Upcaster] | None = None,
+    upcasters: Mapping[int, Upcaster] | None = None,
     current: int = CURRENT_SCHEMA_VERSION,
 ) -> JsonObject:
     """Apply upcasters one version at a time until the object is at ``current``."""

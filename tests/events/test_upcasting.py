@@ -87,7 +87,8 @@ def test_a_version_1_event_cannot_carry_a_version_2_field(
     from events.codec import InvalidEvent, decode
     from tests.factories import event_dict
 
-    v1 = {**event_dict(kind, asset="x", **{field: value}), "schema_version": 1}
+    payload: dict[str, Any] = {field: value}
+    v1 = {**event_dict(kind, asset="x", **payload), "schema_version": 1}
     with pytest.raises(InvalidEvent, match=f"payload.{field} was added in schema_version 2"):
         decode(orjson.dumps(v1))
     assert decode(orjson.dumps({**v1, "schema_version": 2})).schema_version == 2

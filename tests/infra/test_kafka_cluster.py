@@ -60,7 +60,7 @@ def test_without_java_the_reason_says_what_to_install(
     monkeypatch.setattr(kafka_cluster, "java_major", lambda java: 11)
     assert "needs Java 17" in (kafka_cluster.unavailable_reason(tmp_path) or "")
     monkeypatch.setattr(kafka_cluster, "java_major", lambda java: 17)
-    monkeypatch.setattr(kafka_cluster.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     assert "mvn" in (kafka_cluster.unavailable_reason(tmp_path) or "")
 
 

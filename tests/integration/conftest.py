@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,7 @@ async def conn(env: StackEnv) -> AsyncIterator[Connection]:
 
 
 async def produce(
-    env: StackEnv, records: list[KeyValue], max_request_size: int | None = None
+    env: StackEnv, records: Sequence[KeyValue], max_request_size: int | None = None
 ) -> dict[int, int]:
     """Produce in order; return the last offset written per partition."""
     last: dict[int, int] = {}

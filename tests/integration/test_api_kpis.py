@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import orjson
@@ -244,7 +245,7 @@ async def test_lifespan_survival_curve_counts_devices_in_use_as_censored(
     now = datetime.now(UTC)
     day = timedelta(days=365.25)
 
-    def bought(asset: str, years_ago: float, **kw: object) -> dict[str, object]:
+    def bought(asset: str, years_ago: float, **kw: Any) -> dict[str, Any]:
         return event_dict("purchased", tenant="s", asset=asset, at=now - years_ago * day, **kw)
 
     objects = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -98,7 +99,9 @@ async def exit_code(worker: Worker, timeout_s: float = 60) -> int:
     return code
 
 
-async def restored_after_more_events(env: StackEnv, seed: int) -> tuple[list[dict], Worker]:
+async def restored_after_more_events(
+    env: StackEnv, seed: int
+) -> tuple[list[dict[str, Any]], Worker]:
     """Worker A applied the first third of the events; the database was backed up; A
     applied the second third and committed it to Kafka; then the backup came back. Returns
     the events of all three thirds, and A (running, connected to the restored database)."""

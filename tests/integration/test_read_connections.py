@@ -25,7 +25,7 @@ async def test_two_connections_on_one_snapshot_see_the_same_commits(env: StackEn
                     first.fetchval("SELECT count(*) FROM seen"),
                     second.fetchval("SELECT count(*) FROM seen"),
                 )
-                assert counts == [1, 1]
+                assert list(counts) == [1, 1]
         async with pool.acquire() as after:
             assert await after.fetchval("SELECT count(*) FROM seen") == 2
     finally:

@@ -73,7 +73,7 @@ def test_short_life_is_a_negative_saving_reported_as_is() -> None:
 
 def test_take_back_share_three_of_four_ended_in_march() -> None:
     march = T0.replace(year=2024, month=3, day=10)
-    histories = [
+    histories: list[tuple[str, list[tuple[str, dict[str, str]]]]] = [
         ("a", [("taken_back", {"channel": "resale"})]),
         ("b", [("taken_back", {"channel": "refurbishment"})]),
         ("c", [("taken_back", {"channel": "recycling"})]),

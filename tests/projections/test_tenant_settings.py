@@ -123,7 +123,7 @@ def test_each_fact_uses_the_settings_of_its_own_day() -> None:
         )
         assert state is not None
         (row,) = facts(state, timeline, ADEME_NEGAOCTET).savings
-        return row.parameters["baseline_years"]
+        return float(row.parameters["baseline_years"])
 
     assert saving("2026-02-01") == 3  # before V2's date
     assert saving("2026-03-02") == 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import pytest
@@ -144,4 +145,8 @@ def test_size_and_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth"):
         FetchedBatches(depth=0)
     with pytest.raises(ValueError, match="size"):
-        asyncio.run(anext(FetchedBatches().batches(size=0, within=1)))
+        asyncio.run(_first(FetchedBatches().batches(size=0, within=1)))
+
+
+async def _first(batches: AsyncIterator[list[SourceRecord]]) -> list[SourceRecord]:
+    return await anext(batches)

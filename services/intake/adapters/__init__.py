@@ -5,13 +5,20 @@ canonical events through a documented table. A change that carries no lifecycle 
 the table does not cover, is reported back with the reason - never guessed.
 """
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from services.intake.adapters import glpi, servicenow, snipeit
 from services.intake.adapters.base import AdapterInputError, AdapterOptions, Mapping
 
-Adapter = Callable[[str, dict[str, Any], AdapterOptions | None], Mapping]
+
+class Adapter(Protocol):
+    """One tool's mapping: (tenant, the tool's payload, options) -> events or a reason."""
+
+    def __call__(
+        self, tenant_id: str, payload: dict[str, Any], options: AdapterOptions | None = None, /
+    ) -> Mapping: ...
+
+
 ADAPTERS: dict[str, Adapter] = {
     "servicenow": servicenow.map_change,
     "snipe-it": snipeit.map_entry,

@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from events.models import PurchasedPayload
 from services.intake.register import RowError, csv_rows, events_for_row, jsonl_rows
 
 HEADER = (
@@ -86,7 +87,9 @@ def test_semicolon_separated_export_and_blank_lines() -> None:
     )
     rows = list(csv_rows(io.BytesIO(body.encode())))
     assert [line for line, _ in rows] == [3]
-    assert events_for_row("t", rows[0][1], "x")[0].payload.category.value == "monitor"
+    payload = events_for_row("t", rows[0][1], "x")[0].payload
+    assert isinstance(payload, PurchasedPayload)
+    assert payload.category.value == "monitor"
 
 
 def test_jsonl_rows_and_their_errors() -> None:

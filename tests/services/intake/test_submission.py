@@ -64,7 +64,7 @@ def bodies(draw: st.DrawFn) -> bytes:
                 target.pop(name, None)
             else:
                 target[name] = draw(hostile_values)
-    if events and draw(st.booleans()):
+    if len(events) > 0 and draw(st.booleans()):
         events.append(copy.deepcopy(events[0]))  # repeated inside the request
     # json, not orjson: it writes NaN, Infinity and integers past 64 bits, as some clients do
     body = json.dumps(events).encode()
