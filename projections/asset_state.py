@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from events.models import (
     LifecycleEvent,
@@ -184,6 +184,33 @@ def _compile_with() -> Any:
 _with: Callable[[AssetState, Changes], AssetState] = _compile_with()
 
 
+class _Draft:
+    """A state being folded over several events: AssetState's fields, mutable. ``_with``
+    copies all 37 fields per event; a fold of n events through a draft copies twice (in and
+    out) and sets only the fields each event changes (~4). Profiled on the sample fleet's
+    rebuild path (~10 events per asset): ``_with`` was the largest single entry."""
+
+    __slots__ = _FIELD_NAMES
+
+
+def _compile_copy(source: type, target: type) -> Any:
+    """A straight-line copy of every field from a ``source`` object to a new ``target``."""
+    lines = ["def _copy(obj):", "    new = _new(_Target)"]
+    lines += [f"    _set_{name}(new, obj.{name})" for name in _FIELD_NAMES]
+    lines += ["    return new"]
+    namespace: dict[str, Any] = {
+        **{f"_set_{name}": getattr(target, name).__set__ for name in _FIELD_NAMES},
+        "_new": object.__new__,
+        "_Target": target,
+    }
+    exec("\n".join(lines), namespace)  # code built from our own field names only
+    return namespace["_copy"]
+
+
+_draft_of: Callable[[AssetState], _Draft] = _compile_copy(AssetState, _Draft)
+_frozen: Callable[[_Draft], AssetState] = _compile_copy(_Draft, AssetState)
+
+
 def _anomaly(
     state: AssetState, event: LifecycleEvent, kind: AnomalyKind, reason: str | None = None
 ) -> Changes:
@@ -205,17 +232,33 @@ def apply(state: AssetState | None, event: LifecycleEvent) -> AssetState:
     return _apply(state, event, event_key(event))
 
 
+def _first_seen(event: LifecycleEvent) -> AssetState:
+    return AssetState(
+        tenant_id=event.tenant_id,
+        asset_id=event.asset_id,
+        incomplete_history=type(event) is not Purchased,
+        first_occurred_at=event.occurred_at,
+    )
+
+
 def _apply(state: AssetState | None, event: LifecycleEvent, key: EventKey) -> AssetState:
     if state is None:
-        state = AssetState(
-            tenant_id=event.tenant_id,
-            asset_id=event.asset_id,
-            incomplete_history=type(event) is not Purchased,
-            first_occurred_at=event.occurred_at,
-        )
+        state = _first_seen(event)
     changes: Changes = {"event_count": state.event_count + 1, "last_key": key}
     changes.update(_changes(state, event))
     return _with(state, changes)
+
+
+def _apply_to_draft(draft: _Draft, event: LifecycleEvent, key: EventKey) -> None:
+    """What ``_apply`` does, in place: the event's changes are worked out on the state as it
+    was before it (as ``_apply`` does), then set."""
+    # a draft has exactly AssetState's fields (its slots are made from them), so the pure
+    # rules read it as they read a state
+    changes = _changes(cast(AssetState, draft), event)
+    draft.event_count += 1  # type: ignore[attr-defined]
+    draft.last_key = key  # type: ignore[attr-defined]
+    for name, value in changes.items():
+        setattr(draft, name, value)
 
 
 def _offers(state: AssetState, event: LifecycleEvent) -> Changes:
@@ -312,10 +355,17 @@ def _changes(state: AssetState, event: LifecycleEvent) -> Changes:
 
 def fold(events: Iterable[LifecycleEvent], state: AssetState | None = None) -> AssetState | None:
     """Fold events (any order) into ``state`` in canonical order. Each event's key is made
-    once (it was made twice, to sort and to record: ``str(UUID)`` alone is ~0.7 us)."""
-    for key, event in sorted([(event_key(e), e) for e in events], key=_by_key):
-        state = _apply(state, event, key)
-    return state
+    once (it was made twice, to sort and to record: ``str(UUID)`` alone is ~0.7 us). Two or
+    more events go through one mutable draft (``_Draft``); one event is one copy either way."""
+    keyed = sorted([(event_key(e), e) for e in events], key=_by_key)
+    if len(keyed) < 2:
+        for key, event in keyed:
+            state = _apply(state, event, key)
+        return state
+    draft = _draft_of(state if state is not None else _first_seen(keyed[0][1]))
+    for key, event in keyed:
+        _apply_to_draft(draft, event, key)
+    return _frozen(draft)
 
 
 def _by_key(keyed: tuple[EventKey, LifecycleEvent]) -> EventKey:

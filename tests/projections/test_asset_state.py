@@ -335,3 +335,37 @@ def test_internal_refurbishment_does_not_lend_its_footprint_to_the_second_life()
     assert state is not None
     assert state.second_life_at == T0 + timedelta(days=1100)
     assert state.refurbishment_footprint_kg_co2e is None  # the second life reported none
+
+
+def _one_at_a_time(events: list[LifecycleEvent], state: AssetState | None = None) -> AssetState:
+    """The reference: ``apply`` per event in canonical order, a new frozen state each time."""
+    for e in sorted(events, key=event_key):
+        state = apply(state, e)
+    assert state is not None
+    return state
+
+
+@given(histories(max_size=16), st.integers(0, 16))
+def test_fold_through_a_draft_equals_one_event_at_a_time(
+    events: list[LifecycleEvent], cut: int
+) -> None:
+    ordered = sorted(events, key=event_key)
+    start = _one_at_a_time(ordered[:cut]) if cut else None
+    assert fold(events) == _one_at_a_time(events)
+    assert fold(ordered[cut:], start) == (
+        _one_at_a_time(ordered[cut:], start) if ordered[cut:] else start
+    )
+
+
+def test_fold_equals_one_event_at_a_time_on_the_sample_fleet() -> None:
+    """Marketplace offers, reservations, anomalies and second lives, as the demo produces."""
+    from services.demo.sample_fleet import as_events, generate
+
+    by_asset: dict[tuple[str, str], list[LifecycleEvent]] = {}
+    for e in as_events(generate(400, seed=11, repairs_per_year=2.0, redeploys_per_year=0.6)):
+        by_asset.setdefault((e.tenant_id, e.asset_id), []).append(e)
+    assert sum(len(h) > 1 for h in by_asset.values()) > 300
+    for history in by_asset.values():
+        folded = fold(history)
+        assert folded == _one_at_a_time(history)
+        assert isinstance(folded, AssetState)
