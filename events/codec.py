@@ -11,8 +11,9 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
-from events.models import LifecycleEvent
+from events.models import CONTROL_CHARS_REASON, NO_CONTROL_CHARS, LifecycleEvent
 from events.upcasting import UnsupportedSchemaVersion, upcast
 
 EVENT_ADAPTER: TypeAdapter[LifecycleEvent] = TypeAdapter(LifecycleEvent)
@@ -52,13 +53,24 @@ def _field_path(loc: tuple[int | str, ...], tagged: bool) -> str:
     return out
 
 
+def reason_of(err: ErrorDetails) -> str:
+    """What to tell a producer about one of pydantic's errors: its own message, but the
+    contract's rules in the contract's words (a regex is no explanation)."""
+    if (
+        err["type"] == "string_pattern_mismatch"
+        and (err.get("ctx") or {}).get("pattern") == NO_CONTROL_CHARS
+    ):
+        return CONTROL_CHARS_REASON
+    return err["msg"]
+
+
 def validation_errors(exc: ValidationError, tagged: bool = True) -> list[FieldError]:
     errors = []
     for err in exc.errors(include_url=False):
         path = _field_path(tuple(err["loc"]), tagged and err["type"] != "union_tag_invalid")
         if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
             path = "event_type"
-        errors.append(FieldError(field=path, reason=err["msg"]))
+        errors.append(FieldError(field=path, reason=reason_of(err)))
     return errors
 
 

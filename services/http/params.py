@@ -11,6 +11,7 @@ from fastapi import Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from events.codec import reason_of
 from services.http.ingest import Rejected
 
 # Years 1980-2999: occurred_at cannot lie outside them, and year 0 or 9999 broke the date
@@ -51,7 +52,7 @@ async def parameter_rejected(request: Request, exc: RequestValidationError) -> J
         if loc and loc[0] in ("query", "path", "header", "body", "cookie"):
             loc = loc[1:]
         errors.append(
-            {"index": None, "event_id": None, "field": ".".join(loc), "reason": err["msg"]}
+            {"index": None, "event_id": None, "field": ".".join(loc), "reason": reason_of(err)}
         )
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or "invalid request"
     return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})

@@ -63,7 +63,12 @@ async def test_offer_reserve_release_hand_over_and_exactly_one_concurrent_winner
         )
         assert gone.status_code == 422 and "only an asset in use" in gone.json()["detail"]
         assert unknown.status_code == 422 and unknown.json()["detail"].startswith("asset_id")
-        assert hostile.status_code == 422 and hostile.json()["errors"][0]["field"] == "org_unit"
+        assert hostile.status_code == 422 and hostile.json()["errors"][0] == {
+            "index": None,
+            "event_id": None,
+            "field": "org_unit",
+            "reason": "must not contain control characters",
+        }
         assert extra.status_code == 422
 
         offer_id = rid()
