@@ -12,6 +12,7 @@ from tests.integration.conftest import (
     kretslopp,
     produce,
     wait_until_applied,
+    write_directly,
 )
 from tests.integration.invariants import assert_projection_is_fold_of, stored_kpis
 
@@ -101,3 +102,27 @@ async def test_rebuild_in_parts_equals_the_fold_whatever_the_parts(env: StackEnv
             await assert_kpis_are_one_pass(env.dsn)
     finally:
         await conn.close()
+
+
+async def test_a_stored_event_the_contract_refuses_stops_the_rebuild_named(env: StackEnv) -> None:
+    """A row changed by hand (or a rule tightened since it was accepted): the rebuild says
+    which event, asset and field in one line, and the live projection stays as it was."""
+    objects = fleet(assets=30, events_per_asset=4, seed=5)
+    await write_directly(env, objects)
+    before = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
+    (bad,) = await fetch_all(
+        env.dsn,
+        "UPDATE event_log SET payload = jsonb_set(payload, '{supplier}', to_jsonb($1::text)) "
+        "WHERE event_id = (SELECT event_id FROM event_log WHERE event_type = 'purchased' "
+        "ORDER BY tenant_id, asset_id LIMIT 1) RETURNING event_id, asset_id",
+        "At\x1b[2Jea",
+    )
+    for parts in ("1", "2"):
+        done = await kretslopp(env, "rebuild", "--parts", parts)
+        assert done.returncode == 1, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert str(bad["event_id"]) in last and repr(bad["asset_id"]) in last, last
+        assert "payload.supplier: must not contain control characters" in last, last
+        assert "Traceback" not in done.stderr and "\x1b" not in done.stderr
+    after = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
+    assert after == before

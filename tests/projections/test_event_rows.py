@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from events.codec import EVENT_ADAPTER
-from projections.event_rows import WRITE_COLUMNS, from_row, payload_json, write_row
+from projections.event_rows import (
+    WRITE_COLUMNS,
+    StoredEventInvalid,
+    from_row,
+    payload_json,
+    write_row,
+)
 from tests.factories import event_dict, fleet
 
 
@@ -49,3 +58,61 @@ def test_write_row_is_what_the_log_stores_of_each_event() -> None:
         assert (row["kafka_partition"], row["kafka_offset"]) == (3, 41)
         stored = {**row, "payload": orjson.loads(row["payload"]), "recorded_at": None}
         assert from_row(stored) == event
+
+
+def _stored(**changes: object) -> dict[str, object]:
+    """A row of event_log as the rebuild and the refold read it."""
+    event = EVENT_ADAPTER.validate_python(event_dict("purchased", asset="pc-\u00e5"))
+    row: dict[str, object] = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "schema_version": event.schema_version,
+        "tenant_id": event.tenant_id,
+        "asset_id": event.asset_id,
+        "occurred_at": event.occurred_at,
+        "source": event.source,
+        "recorded_at": event.occurred_at,
+        "payload": orjson.loads(payload_json(event)),
+    }
+    return {**row, **changes}
+
+
+def test_a_stored_row_is_decoded_as_the_event_it_was() -> None:
+    row = _stored()
+    assert from_row(row).event_id == row["event_id"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"payload": {"supplier": "At\x1b[2Jea"}}, "payload.supplier: must not contain control"),
+        ({"payload": {"weight_kg": -1}}, "payload.weight_kg: Input should be greater than"),
+        ({"schema_version": 9}, "schema_version: schema_version 9 is newer than"),
+        ({"event_type": "lost"}, "event_type: "),
+    ],
+)
+def test_a_stored_row_the_contract_refuses_is_named_with_its_field(
+    changes: dict[str, Any], reason: str
+) -> None:
+    """A rule tightened since the row was accepted, or a row written by hand: the rebuild and
+    the worker's refold stop with the event, its asset and the field, not pydantic's dump."""
+    row = _stored()
+    payload = changes.pop("payload", {})
+    row = _stored(payload={**row["payload"], **payload}, **changes)  # type: ignore[dict-item]
+    with pytest.raises(StoredEventInvalid) as caught:
+        from_row(row)
+    message = str(caught.value)
+    assert str(row["event_id"]) in message and "'pc-\u00e5'" in message
+    assert reason in message, message
+    assert "\x1b" not in message  # a terminal is never driven by a stored value
+
+
+def test_the_error_crosses_a_process_boundary_whole() -> None:
+    """A rebuild part raises it in its own process; the parent re-raises what unpickles."""
+    import pickle
+
+    row = _stored(payload={"supplier": "x"})
+    with pytest.raises(StoredEventInvalid) as caught:
+        from_row(row)
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert type(again) is StoredEventInvalid and str(again) == str(caught.value)
