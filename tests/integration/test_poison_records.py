@@ -165,3 +165,42 @@ async def test_nul_in_a_field_name_and_a_megabyte_record_lose_nothing_after_them
         await migrate(conn)
     finally:
         await conn.close()
+
+
+async def test_a_late_event_whose_stored_history_the_contract_refuses_is_dead_lettered_alone(
+    env: StackEnv,
+) -> None:
+    """The refold of an asset reads its stored history; a row changed by hand there makes
+    that refold fail. The late event of that asset becomes a dead letter naming the stored
+    event; the rest of the batch is applied, and the worker keeps going."""
+    from datetime import timedelta
+
+    from tests.factories import T0
+    from tests.integration.conftest import write_directly
+
+    history = [
+        event_dict("purchased", tenant="t", asset="bad", at=T0),
+        event_dict("repaired", tenant="t", asset="bad", at=T0 + timedelta(days=300)),
+        event_dict("purchased", tenant="t", asset="good", at=T0),
+    ]
+    await write_directly(env, history, first_offset=10_000)
+    (stored,) = await fetch_all(
+        env.dsn,
+        "UPDATE event_log SET payload = jsonb_set(payload, '{supplier}', '\"\"') "
+        "WHERE asset_id = 'bad' AND event_type = 'purchased' RETURNING event_id",
+    )
+    late = event_dict("repaired", tenant="t", asset="bad", at=T0 + timedelta(days=100))
+    fine = event_dict("repaired", tenant="t", asset="good", at=T0 + timedelta(days=100))
+    env.worker()
+    last = await produce(env, [as_record(late), as_record(fine)])
+    await wait_until_applied(env, last)
+    letters = await fetch_all(env.dsn, "SELECT reason_kind, reason, record_value FROM dead_letters")
+    assert [(d["reason_kind"], orjson.loads(d["record_value"])) for d in letters] == [
+        ("rejected_by_database", late)
+    ]
+    assert str(stored["event_id"]) in letters[0]["reason"]
+    assert "payload.supplier: String should have at least 1 character" in letters[0]["reason"]
+    (good,) = await fetch_all(
+        env.dsn, "SELECT repair_count FROM asset_state WHERE asset_id = 'good'"
+    )
+    assert good["repair_count"] == 1
