@@ -41,6 +41,27 @@ EARLIEST_OCCURRED_AT = datetime(1980, 1, 1, tzinfo=UTC)
 MAX_AHEAD_OF_NOW = timedelta(days=1)
 
 
+class _LatestBound:
+    """The highest upper bound (clock + one day) computed so far. An instant at or below it is
+    within the bound now too, since the clock's bound only grows; only an instant above it
+    reads the clock again. Exact, and the clock read (~1.4 us, every event decoded by the
+    gateway, the worker and the rebuild) is gone from the common case."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = datetime.now(UTC) + MAX_AHEAD_OF_NOW
+
+    def admits(self, utc: datetime) -> bool:
+        if utc <= self.value:
+            return True
+        self.value = max(self.value, datetime.now(UTC) + MAX_AHEAD_OF_NOW)
+        return utc <= self.value
+
+
+_LATEST_BOUND = _LatestBound()
+
+
 def _plausible_instant(value: datetime) -> datetime:
     try:
         utc = value.astimezone(UTC)
@@ -49,7 +70,7 @@ def _plausible_instant(value: datetime) -> datetime:
     too_early = value.year < 2000 if utc is None else utc < EARLIEST_OCCURRED_AT
     if too_early:
         raise ValueError("must not be before 1980-01-01T00:00:00Z")
-    if utc is None or utc > datetime.now(UTC) + MAX_AHEAD_OF_NOW:
+    if utc is None or not _LATEST_BOUND.admits(utc):
         raise ValueError("must not be more than one day in the future")
     return value
 

@@ -164,3 +164,28 @@ def test_json_schema_documents_all_event_types_and_examples() -> None:
 )
 def test_instants_inside_the_documented_range_are_accepted(instant: str) -> None:
     assert decode(orjson.dumps(_set(_purchase(), "occurred_at", instant))).occurred_at
+
+
+def test_the_future_bound_follows_the_clock_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remembered bound admits at once only what the clock admits; anything above it is
+    checked against the clock again, so a later clock admits it."""
+    from events import models
+
+    start = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    clock = [start]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Clock:
+            return clock[0]  # type: ignore[return-value]
+
+    monkeypatch.setattr(models, "datetime", Clock)
+    bound = models._LatestBound()
+    day = timedelta(days=1)
+    assert bound.admits(start + day)
+    assert not bound.admits(start + day + timedelta(microseconds=1))
+    clock[0] = start + timedelta(seconds=5)
+    assert bound.admits(start + day + timedelta(seconds=5))
+    assert not bound.admits(start + day + timedelta(seconds=6))
+    clock[0] = start  # a clock stepped back keeps the bound it reached (replays stay valid)
+    assert bound.admits(start + day + timedelta(seconds=5))
