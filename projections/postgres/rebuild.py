@@ -7,7 +7,9 @@ swap them in atomically, while the live worker keeps running.
    written with binary COPY while the next assets are read. Measured on 300k events of the
    bench's fleet, 2-core machine: 30.6k events/s before (one reader, upserts); one part with
    COPY 34.6k; two parts 43.6k (each part is CPU-bound in Python: ~27 us per event, a third
-   of it validating the stored event again).
+   of it validating the stored event again). Then 41.1k -> 46.9k with two parts (three
+   alternating pairs, 300k events): the fold through a mutable draft and cheaper contract
+   validators; the pure path is now ~17 us validation, ~8 us fold, ~2.5 us facts per event.
 2. Catch-up and swap, in one short transaction: lock ``event_log`` in SHARE mode (waits for the
    worker's batch in flight, holds back the next), then the projection tables; re-fold the few
    assets whose events arrived after the snapshot; rename the fresh tables into place. The
