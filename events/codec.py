@@ -13,7 +13,13 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from events.models import CONTROL_CHARS_REASON, NO_CONTROL_CHARS, LifecycleEvent
+from events.models import (
+    CONTROL_CHARS_REASON,
+    NO_CONTROL_CHARS,
+    NON_EMPTY_NO_CONTROL_CHARS,
+    NON_EMPTY_NO_CONTROL_CHARS_REASON,
+    LifecycleEvent,
+)
 from events.upcasting import UnsupportedSchemaVersion, upcast
 
 EVENT_ADAPTER: TypeAdapter[LifecycleEvent] = TypeAdapter(LifecycleEvent)
@@ -56,11 +62,12 @@ def _field_path(loc: tuple[int | str, ...], tagged: bool) -> str:
 def reason_of(err: ErrorDetails) -> str:
     """What to tell a producer about one of pydantic's errors: its own message, but the
     contract's rules in the contract's words (a regex is no explanation)."""
-    if (
-        err["type"] == "string_pattern_mismatch"
-        and (err.get("ctx") or {}).get("pattern") == NO_CONTROL_CHARS
-    ):
-        return CONTROL_CHARS_REASON
+    if err["type"] == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern")
+        if pattern == NO_CONTROL_CHARS:
+            return CONTROL_CHARS_REASON
+        if pattern == NON_EMPTY_NO_CONTROL_CHARS:
+            return NON_EMPTY_NO_CONTROL_CHARS_REASON
     return err["msg"]
 
 

@@ -30,6 +30,9 @@ CURRENT_SCHEMA_VERSION = 2
 # see the rule; ``codec.reason_of`` words its error for producers.
 NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
 CONTROL_CHARS_REASON = "must not contain control characters"
+# the same for an id or filter value in a URL, which must not be empty either
+NON_EMPTY_NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]+$"
+NON_EMPTY_NO_CONTROL_CHARS_REASON = "must be non-empty, without control characters"
 _CLEAN = Field(pattern=NO_CONTROL_CHARS)
 
 # The valid range of occurred_at (docs/methodology.md, "Valid instants"). A device lifecycle

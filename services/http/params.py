@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from events.codec import reason_of
+from events.models import NON_EMPTY_NO_CONTROL_CHARS
 from services.http.ingest import Rejected
 
 # Years 1980-2999: occurred_at cannot lie outside them, and year 0 or 9999 broke the date
@@ -19,7 +20,7 @@ from services.http.ingest import Rejected
 Month = Annotated[str, Query(pattern=r"^(19[89]\d|2\d{3})-(0[1-9]|1[0-2])$", examples=["2024-01"])]
 # Identifiers and filter values: the contract's ids and names carry no control characters,
 # and PostgreSQL text cannot hold NUL (a %00 in a path or query was a 500).
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+_NO_CONTROL = NON_EMPTY_NO_CONTROL_CHARS
 TenantPath = Annotated[str, Path(min_length=1, max_length=128, pattern=_NO_CONTROL)]
 AssetPath = Annotated[
     str,
