@@ -35,6 +35,7 @@ from events.models import (
     TakenBack,
 )
 from projections import marketplace
+from projections.instants import utc_text
 
 # Where two events share an occurred_at, the lifecycle order decides: an offer, its
 # reservations and its release or withdrawal come before the hand-over (redeployed). Ranks are
@@ -88,7 +89,7 @@ class Anomaly:
         out = {
             "event_id": self.event_id,
             "event_type": self.event_type,
-            "occurred_at": self.occurred_at.isoformat(),
+            "occurred_at": utc_text(self.occurred_at),
             "kind": self.kind.value,
         }
         if self.reason is not None:

@@ -26,6 +26,7 @@ from events.models import (
     Reserved,
     TakenBack,
 )
+from projections.instants import utc_text
 
 OPEN, RESERVED = "open", "reserved"
 _FATES = ("in_use", "taken_back", "refurbished", "recycled")  # where a device is now
@@ -43,7 +44,7 @@ class Reservation:
     reserved_at: datetime
 
     def as_json(self) -> dict[str, Any]:
-        return {"org_unit": self.org_unit, "reserved_at": self.reserved_at.isoformat()}
+        return {"org_unit": self.org_unit, "reserved_at": utc_text(self.reserved_at)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Reservation:
@@ -83,10 +84,10 @@ class Offer:
             "includes": list(self.includes),
             "location": self.location,
             "available_until": self.available_until.isoformat() if self.available_until else None,
-            "offered_at": self.offered_at.isoformat(),
+            "offered_at": utc_text(self.offered_at),
             "holder": self.holder.as_json() if self.holder else None,
             "queue": [r.as_json() for r in self.queue],
-            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "closed_at": utc_text(self.closed_at) if self.closed_at else None,
             "outcome": self.outcome,
             "handed_to": self.handed_to,
             "status": self.status,

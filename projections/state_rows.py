@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import orjson
 
 from projections.asset_state import Anomaly, AnomalyKind, AssetState, Status
+from projections.instants import utc_text
 from projections.marketplace import Offer
 
 COLUMNS: tuple[str, ...] = (
@@ -71,10 +72,10 @@ def to_row(state: AssetState) -> dict[str, Any]:
         elif column in ("anomalies", "offers"):
             value = [a.as_json() for a in value]
         elif column in _TIMES and value is not None:
-            value = value.isoformat()
+            value = utc_text(value)
         row[column] = value
     occurred_at, rank, event_id = state.last_key
-    row["last_occurred_at"] = occurred_at.isoformat()
+    row["last_occurred_at"] = utc_text(occurred_at)
     row["last_event_rank"] = rank
     row["last_event_id"] = event_id
     return row
