@@ -189,7 +189,8 @@ class _Draft:
     """A state being folded over several events: AssetState's fields, mutable. ``_with``
     copies all 37 fields per event; a fold of n events through a draft copies twice (in and
     out) and sets only the fields each event changes (~4). Profiled on the sample fleet's
-    rebuild path (~10 events per asset): ``_with`` was the largest single entry."""
+    rebuild path (~10 events per asset): ``_with`` was the largest single entry; the fold went
+    from 12.1 to 8.4 us per event (three alternating pairs)."""
 
     __slots__ = _FIELD_NAMES
 
