@@ -33,6 +33,11 @@ class FieldError:
     reason: str
 
 
+def describe(errors: list[FieldError]) -> str:
+    """``field: reason; ...``: how a dead letter, a 422 and the CLI name what is wrong."""
+    return "; ".join(f"{e.field}: {e.reason}" if e.field else e.reason for e in errors)
+
+
 class InvalidEvent(ValueError):
     """Raised for bytes that are not a valid lifecycle event."""
 
@@ -43,7 +48,7 @@ class InvalidEvent(ValueError):
 
     @property
     def message(self) -> str:
-        return "; ".join(f"{e.field}: {e.reason}" if e.field else e.reason for e in self.errors)
+        return describe(self.errors)
 
     @property
     def field(self) -> str | None:

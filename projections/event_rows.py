@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from events.codec import EVENT_ADAPTER, FieldError, validation_errors
+from events.codec import EVENT_ADAPTER, FieldError, describe, validation_errors
 from events.models import LifecycleEvent
 from events.upcasting import UnsupportedSchemaVersion, upcast
 
@@ -74,10 +74,9 @@ class StoredEventInvalid(ValueError):
 
     @classmethod
     def of(cls, row: Row, errors: list[FieldError]) -> StoredEventInvalid:
-        reasons = "; ".join(f"{e.field}: {e.reason}" if e.field else e.reason for e in errors)
         return cls(
             f"event {row['event_id']} of tenant {row['tenant_id']!r}, asset {row['asset_id']!r} "
-            f"in the event log does not pass the event contract: {reasons!r}"[:2000]
+            f"in the event log does not pass the event contract: {describe(errors)!r}"[:2000]
         )
 
 
