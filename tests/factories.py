@@ -59,6 +59,24 @@ def event(kind: str, **kwargs: Any) -> LifecycleEvent:
     return EVENT_ADAPTER.validate_python(event_dict(kind, **kwargs))
 
 
+def as_logged(e: LifecycleEvent) -> dict[str, Any]:
+    """The event as a row of ``event_log`` reads back (what the rebuild and the refold get):
+    its instant from a timestamptz, in UTC; the payload from its stored JSON text."""
+    from projections.event_rows import payload_json
+
+    return {
+        "event_id": e.event_id,
+        "event_type": e.event_type,
+        "schema_version": e.schema_version,
+        "tenant_id": e.tenant_id,
+        "asset_id": e.asset_id,
+        "occurred_at": e.occurred_at.astimezone(UTC),
+        "source": e.source,
+        "recorded_at": e.occurred_at.astimezone(UTC),
+        "payload": orjson.loads(payload_json(e)),
+    }
+
+
 def random_history(
     rng: random.Random, tenant: str, asset: str, length: int
 ) -> list[dict[str, Any]]:

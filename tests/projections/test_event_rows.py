@@ -17,7 +17,7 @@ from projections.event_rows import (
     payload_json,
     write_row,
 )
-from tests.factories import event_dict, fleet
+from tests.factories import as_logged, event, event_dict, fleet
 
 
 def test_payload_text_is_the_payload_as_json_for_a_sample_fleet() -> None:
@@ -62,19 +62,7 @@ def test_write_row_is_what_the_log_stores_of_each_event() -> None:
 
 def _stored(**changes: object) -> dict[str, object]:
     """A row of event_log as the rebuild and the refold read it."""
-    event = EVENT_ADAPTER.validate_python(event_dict("purchased", asset="pc-\u00e5"))
-    row: dict[str, object] = {
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "schema_version": event.schema_version,
-        "tenant_id": event.tenant_id,
-        "asset_id": event.asset_id,
-        "occurred_at": event.occurred_at,
-        "source": event.source,
-        "recorded_at": event.occurred_at,
-        "payload": orjson.loads(payload_json(event)),
-    }
-    return {**row, **changes}
+    return {**as_logged(event("purchased", asset="pc-\u00e5")), **changes}
 
 
 def test_a_stored_row_is_decoded_as_the_event_it_was() -> None:

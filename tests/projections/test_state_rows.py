@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from events.models import LifecycleEvent
 from projections import state_rows
 from projections.asset_state import TYPE_RANK, fold
-from tests.factories import T0, event
+from tests.factories import T0, as_logged, event
 from tests.projections.test_asset_state import histories
 
 
@@ -76,28 +76,11 @@ def test_copy_record_is_the_row_column_by_column(events: list[LifecycleEvent]) -
     assert state_rows.from_row(dict(zip(state_rows.COLUMNS, record, strict=True))) == state
 
 
-def _as_the_log_keeps_it(event: LifecycleEvent) -> LifecycleEvent:
-    """The event as a rebuild reads it back: its instant from a timestamptz column, in UTC;
-    the payload is the stored JSON text, offsets and all."""
-    from datetime import UTC
-
-    import orjson
-
+def _as_the_log_keeps_it(e: LifecycleEvent) -> LifecycleEvent:
+    """The event as a rebuild reads it back (instant in UTC, payload from its JSON text)."""
     from projections import event_rows
 
-    return event_rows.from_row(
-        {
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "schema_version": event.schema_version,
-            "tenant_id": event.tenant_id,
-            "asset_id": event.asset_id,
-            "occurred_at": event.occurred_at.astimezone(UTC),
-            "source": event.source,
-            "recorded_at": None,
-            "payload": orjson.loads(event_rows.payload_json(event)),
-        }
-    )
+    return event_rows.from_row(as_logged(e))
 
 
 def _with_offsets(events: list[LifecycleEvent], hours: list[int]) -> list[LifecycleEvent]:
