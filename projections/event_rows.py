@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from events.codec import EVENT_ADAPTER, FieldError, describe, validation_errors
-from events.models import LifecycleEvent
+from events.models import CURRENT_SCHEMA_VERSION, LifecycleEvent
 from events.upcasting import UnsupportedSchemaVersion, upcast
 
 
@@ -84,22 +84,22 @@ def from_row(row: Row) -> LifecycleEvent:
     """Rebuild an event stored in the log. A row stored under an older schema_version is upcast
     like the event it was. It is validated again, on purpose: the fold needs the typed event,
     and a row the contract refuses today must stop a rebuild, named, not be folded on trust."""
+    obj = {
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "schema_version": row["schema_version"],
+        "tenant_id": row["tenant_id"],
+        "asset_id": row["asset_id"],
+        "occurred_at": row["occurred_at"],
+        "source": row["source"],
+        "recorded_at": row["recorded_at"],
+        "payload": row["payload"],
+    }
     try:
-        return EVENT_ADAPTER.validate_python(
-            upcast(
-                {
-                    "event_id": row["event_id"],
-                    "event_type": row["event_type"],
-                    "schema_version": row["schema_version"],
-                    "tenant_id": row["tenant_id"],
-                    "asset_id": row["asset_id"],
-                    "occurred_at": row["occurred_at"],
-                    "source": row["source"],
-                    "recorded_at": row["recorded_at"],
-                    "payload": row["payload"],
-                }
-            )
-        )
+        # nearly every stored row is at the current version: no upcast call (~0.9 us a row)
+        if obj["schema_version"] != CURRENT_SCHEMA_VERSION:
+            obj = upcast(obj)
+        return EVENT_ADAPTER.validate_python(obj)
     except ValidationError as exc:
         raise StoredEventInvalid.of(row, validation_errors(exc)) from None
     except UnsupportedSchemaVersion as exc:

@@ -10,6 +10,8 @@ swap them in atomically, while the live worker keeps running.
    of it validating the stored event again). Then 41.1k -> 46.9k with two parts (three
    alternating pairs, 300k events): the fold through a mutable draft and cheaper contract
    validators; the pure path is now ~17 us validation, ~8 us fold, ~2.5 us facts per event.
+   Then 67.1k -> 70.4k (three alternating pairs, 300k events, 2 parts): rows fetched
+   5,000 at a time instead of one by one, no upcaster call for rows at the current version.
 2. Catch-up and swap, in one short transaction: lock ``event_log`` in SHARE mode (waits for the
    worker's batch in flight, holds back the next), then the projection tables; re-fold the few
    assets whose events arrived after the snapshot; rename the fresh tables into place. The
@@ -279,26 +281,29 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
             current: tuple[str, str] | None = None
             history: list[LifecycleEvent] = []
             where, args = _range_sql(job.low, job.high)
-            async for row in reader.cursor(
+            rows = await reader.cursor(
                 f"SELECT {event_rows.COLUMNS} FROM event_log WHERE {where} "
                 "ORDER BY tenant_id, asset_id",
                 *args,
-                prefetch=5000,
-            ):
-                key = (row["tenant_id"], row["asset_id"])
-                if key != current and history:
-                    state = fold(history)
-                    assert state is not None
-                    pending.append(state)
-                    assets += 1
-                    history = []
-                    if len(pending) >= job.batch_assets:
-                        await flush()
-                current = key
-                history.append(event_rows.from_row(row))
-                events += 1
-                if progress and events % 5000 == 0:
-                    progress(5000)
+            )
+            # 5,000 rows a fetch, looped over here: ``async for`` on the cursor paid ~2 us a
+            # row in asyncpg's per-row checks (cProfile, 300k events)
+            while chunk := await rows.fetch(5000):
+                for row in chunk:
+                    key = (row["tenant_id"], row["asset_id"])
+                    if key != current and history:
+                        state = fold(history)
+                        assert state is not None
+                        pending.append(state)
+                        assets += 1
+                        history = []
+                        if len(pending) >= job.batch_assets:
+                            await flush()
+                    current = key
+                    history.append(event_rows.from_row(row))
+                events += len(chunk)
+                if progress:
+                    progress(len(chunk))
             if history:
                 state = fold(history)
                 assert state is not None
@@ -307,8 +312,6 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
             await flush()
             if writing is not None:
                 await writing
-        if progress:
-            progress(events % 5000)
         return PartResult(events, assets, totals, counts)
     finally:
         await reader.close()

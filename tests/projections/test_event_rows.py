@@ -104,3 +104,15 @@ def test_the_error_crosses_a_process_boundary_whole() -> None:
         from_row(row)
     again = pickle.loads(pickle.dumps(caught.value))
     assert type(again) is StoredEventInvalid and str(again) == str(caught.value)
+
+
+def test_a_row_stored_under_version_1_is_upcast_and_its_v2_fields_refused() -> None:
+    """Rows at the current version skip the upcaster (the rebuild's common case); a row stored
+    under version 1 still goes through it, with its rule that version 1 had no such field."""
+    row = _stored(schema_version=1)
+    assert from_row(row).schema_version == 2
+    taken_back = {**as_logged(event("taken_back", asset="pc-1")), "schema_version": 1}
+    assert from_row({**taken_back, "payload": {**taken_back["payload"]}}).schema_version == 2
+    taken_back["payload"] = {**taken_back["payload"], "inside_eu_eea": True}
+    with pytest.raises(StoredEventInvalid, match=r"payload\.inside_eu_eea was added in schema_v"):
+        from_row(taken_back)
