@@ -12,6 +12,8 @@ swap them in atomically, while the live worker keeps running.
    validators; the pure path is now ~17 us validation, ~8 us fold, ~2.5 us facts per event.
    Then 67.1k -> 70.4k (three alternating pairs, 300k events, 2 parts): rows fetched
    5,000 at a time instead of one by one, no upcaster call for rows at the current version.
+   The fresh tables get the live tables' indexes once their rows are in (sorted builds,
+   ~0.1 s on 300k events), under temporary names; the swap gives them the live names.
 2. Catch-up and swap, in one short transaction: lock ``event_log`` in SHARE mode (waits for the
    worker's batch in flight, holds back the next), then the projection tables; re-fold the few
    assets whose events arrived after the snapshot; rename the fresh tables into place. The
@@ -52,9 +54,72 @@ class RebuildResult:
 
 
 async def _create_fresh(conn: Connection) -> None:
+    """Fresh tables without indexes: the parts COPY into bare heaps, and the indexes are built
+    once, sorted, when the rows are all in (:func:`_index_fresh`)."""
     for table in TABLES:
         await conn.execute(f"DROP TABLE IF EXISTS {table}{SUFFIX}")
-        await conn.execute(f"CREATE TABLE {table}{SUFFIX} (LIKE {table} INCLUDING ALL)")
+        await conn.execute(
+            f"CREATE TABLE {table}{SUFFIX} (LIKE {table} INCLUDING ALL EXCLUDING INDEXES)"
+        )
+
+
+@dataclass(frozen=True)
+class FreshIndex:
+    """An index of a live projection table, made again on its fresh table under a temporary
+    name and given the live name at the swap: a later migration finds an index by the name
+    it was created with (0004 and 0013 drop indexes by name), so a rebuild must not leave
+    ``LIKE``'s generated names behind (it did: ``asset_state_rebuild_pkey`` and the like)."""
+
+    table: str
+    name: str  # the live index's name, kept
+    fresh_name: str  # on the fresh table until the swap
+    create: str  # the DDL that makes it on the fresh table
+
+
+_INDEX_DDL = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ (USING .*)$", re.DOTALL)
+
+
+async def _fresh_indexes(conn: Connection) -> list[FreshIndex]:
+    """Every index of the live tables, as DDL for the fresh ones: a primary key as the
+    constraint (its index follows), any other index from its own definition."""
+    rows = await conn.fetch(
+        """
+        SELECT c.relname AS table_name, i.relname AS index_name,
+               pg_get_indexdef(x.indexrelid) AS index_def,
+               con.contype, pg_get_constraintdef(con.oid) AS constraint_def
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class c ON c.oid = x.indrelid
+        LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = c.oid
+        WHERE x.indrelid = ANY($1::regclass[])
+        ORDER BY 1, 2
+        """,
+        list(TABLES),
+    )
+    found = []
+    for n, r in enumerate(rows):
+        table, fresh_name = r["table_name"], f"kretslopp_rebuild_index_{n}"
+        if r["contype"] is not None:
+            create = (
+                f"ALTER TABLE {table}{SUFFIX} ADD CONSTRAINT {fresh_name} {r['constraint_def']}"
+            )
+        else:
+            match = _INDEX_DDL.match(r["index_def"])
+            if match is None:
+                raise RuntimeError(f"cannot read the definition of index {r['index_name']}")
+            unique, _, rest = match.groups()
+            create = f"CREATE {unique or ''}INDEX {fresh_name} ON {table}{SUFFIX} {rest}"
+        found.append(FreshIndex(table, r["index_name"], fresh_name, create))
+    return found
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _index_fresh(conn: Connection, indexes: list[FreshIndex]) -> None:
+    for index in indexes:
+        await conn.execute(index.create)
 
 
 @dataclass(frozen=True)
@@ -156,6 +221,8 @@ async def rebuild(
                 results = [await fold_part(jobs[0], progress)]
             else:
                 results = await _in_processes(jobs, progress)
+        indexes = await _fresh_indexes(writer)
+        await _index_fresh(writer, indexes)
         totals: Contribution = {}
         counts: asset_counts.Counts = {}
         for result in results:
@@ -163,7 +230,7 @@ async def rebuild(
             asset_counts.add_into(counts, result.counts)
         await kpi_store.add(writer, without_zeros(totals), SUFFIX)
         await kpi_store.add_counts(writer, asset_counts.without_zeros(counts), SUFFIX)
-        caught_up = await _catch_up_and_swap(writer, table)
+        caught_up = await _catch_up_and_swap(writer, table, indexes)
         return RebuildResult(
             sum(r.events for r in results), sum(r.assets for r in results), caught_up
         )
@@ -318,7 +385,9 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
         await writer.close()
 
 
-async def _catch_up_and_swap(conn: Connection, table: FactorTable) -> int:
+async def _catch_up_and_swap(
+    conn: Connection, table: FactorTable, indexes: list[FreshIndex]
+) -> int:
     async with conn.transaction():
         await conn.execute("LOCK TABLE event_log IN SHARE MODE")
         await conn.execute(
@@ -358,4 +427,6 @@ async def _catch_up_and_swap(conn: Connection, table: FactorTable) -> int:
             await conn.execute(f"ALTER TABLE {name} RENAME TO {name}_replaced")
             await conn.execute(f"ALTER TABLE {name}{SUFFIX} RENAME TO {name}")
             await conn.execute(f"DROP TABLE {name}_replaced")
+        for index in indexes:  # the live names are free now that their tables are dropped
+            await conn.execute(f"ALTER INDEX {index.fresh_name} RENAME TO {_ident(index.name)}")
     return len(keys)

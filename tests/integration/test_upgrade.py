@@ -74,6 +74,7 @@ async def test_states_settings_and_the_factor_table_of_the_previous_release_upgr
             "0011_reuse_marketplace.sql",
             "0012_write_row_types.sql",
             "0013_asset_counts.sql",
+            "0014_projection_index_names.sql",
         ]
         # the worker starts: the stored table becomes version 1 of the history, and the new
         # KPI definitions (facts version 3) recompute the aggregates and fill the asset counts
@@ -103,3 +104,40 @@ async def test_states_settings_and_the_factor_table_of_the_previous_release_upgr
     assert expected is not None
     assert state_rows.comparable(state_rows.from_row(final)) == state_rows.comparable(expected)
     await assert_kpis_are_one_pass(env.dsn)
+
+
+async def test_index_names_an_earlier_rebuild_left_are_put_back(env: StackEnv) -> None:
+    """A database an earlier release rebuilt: its projection tables carry PostgreSQL's
+    generated names (``asset_state_rebuild_pkey``) and an index 0013 meant to drop
+    (``asset_state_fleet_idx``, made before 0013 and renamed by the rebuild). Migration 0014
+    gives every index its migration's name and definition back and drops the stale one; an
+    index an operator added is kept."""
+    from tests.integration.test_rebuild import PROJECTION_INDEXES
+
+    conn = await connect(env.dsn)
+    try:
+        await migrations.migrate(conn)
+        expected = [dict(r) for r in await fetch_all(env.dsn, PROJECTION_INDEXES)]
+        # the database as the old rebuild left it, at 0013
+        await conn.execute("DELETE FROM schema_migrations WHERE version = 14")
+        for table in ("asset_state", "kpi_monthly", "carbon_savings"):
+            await conn.execute(
+                f"ALTER TABLE {table} RENAME CONSTRAINT {table}_pkey TO {table}_rebuild_pkey"
+            )
+        for name, generated in [
+            ("asset_state_in_use_purchase_idx", "asset_state_rebuild_tenant_id_category_pur_idx"),
+            ("asset_state_offers_idx", "asset_state_rebuild_tenant_id_idx"),
+            ("asset_counts_key", "asset_counts_rebuild_tenant_id_category_status_coal_idx"),
+            ("carbon_savings_month_idx", "carbon_savings_rebuild_tenant_id_month_idx"),
+        ]:
+            await conn.execute(f"ALTER INDEX {name} RENAME TO {generated}")
+        await conn.execute(
+            "CREATE INDEX asset_state_rebuild_tenant_id_status_idx "
+            "ON asset_state (tenant_id, status) INCLUDE (category, purchased_at)"
+        )
+        await conn.execute("CREATE INDEX operators_own_idx ON asset_state (supplier)")
+        assert await migrations.migrate(conn) == ["0014_projection_index_names.sql"]
+        await conn.execute("DROP INDEX operators_own_idx")  # kept: this fails if it was not
+    finally:
+        await conn.close()
+    assert [dict(r) for r in await fetch_all(env.dsn, PROJECTION_INDEXES)] == expected
