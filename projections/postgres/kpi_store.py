@@ -202,6 +202,39 @@ async def add(conn: Connection, changes: Contribution, suffix: str = LIVE_SUFFIX
     await conn.execute(add_to_aggregates_sql(suffix), rows)
 
 
+async def copy_into_fresh(
+    conn: Connection, totals: Contribution, counts: asset_counts.Counts
+) -> None:
+    """A rebuild's KPI aggregates and asset counts into its fresh tables, which are empty and
+    get each key once (the parts' sums are added up before): binary COPY, no upsert. 1M
+    events of the bench fleet: 0.51 s through :func:`add` and :func:`add_counts`."""
+    suffix = REBUILD_SUFFIX
+    zeros = (0,) * len(MEASURES)  # each measure, 0 where a key has none
+    await conn.copy_records_to_table(
+        f"kpi_monthly{suffix}",
+        records=[
+            (
+                k.tenant_id,
+                k.month,
+                k.category,
+                k.supplier,
+                k.org_unit,
+                *map(measures.get, MEASURES, zeros),
+            )
+            for k, measures in totals.items()
+        ],
+        columns=[*_KEY, *MEASURES],
+    )
+    await conn.copy_records_to_table(
+        f"asset_counts{suffix}",
+        records=[
+            (k.tenant_id, k.category, k.status, k.purchase_month, n, Decimal(purchased_us))
+            for k, (n, purchased_us) in counts.items()
+        ],
+        columns=["tenant_id", "category", "status", "purchase_month", "devices", "purchased_us"],
+    )
+
+
 async def add_counts(
     conn: Connection, counts: asset_counts.Counts, suffix: str = LIVE_SUFFIX
 ) -> None:
