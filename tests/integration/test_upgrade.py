@@ -135,9 +135,9 @@ async def test_index_names_an_earlier_rebuild_left_are_put_back(env: StackEnv) -
             "CREATE INDEX asset_state_rebuild_tenant_id_status_idx "
             "ON asset_state (tenant_id, status) INCLUDE (category, purchased_at)"
         )
-        await conn.execute("CREATE INDEX operators_own_idx ON asset_state (supplier)")
+        await conn.execute("CREATE INDEX reports_rebuild_helper_idx ON asset_state (supplier)")
         assert await migrations.migrate(conn) == ["0014_projection_index_names.sql"]
-        await conn.execute("DROP INDEX operators_own_idx")  # kept: this fails if it was not
+        await conn.execute("DROP INDEX reports_rebuild_helper_idx")  # fails if it was dropped
     finally:
         await conn.close()
     assert [dict(r) for r in await fetch_all(env.dsn, PROJECTION_INDEXES)] == expected

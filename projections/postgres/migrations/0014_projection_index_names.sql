@@ -25,11 +25,14 @@ BEGIN
     END LOOP;
     FOR r IN
         SELECT i.relname AS index_name
-        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class t ON t.oid = x.indrelid
         WHERE x.indrelid IN ('asset_state'::regclass, 'kpi_monthly'::regclass,
                              'carbon_savings'::regclass, 'asset_counts'::regclass)
           AND NOT x.indisprimary
-          AND i.relname LIKE '%\_rebuild\_%'
+          -- the names LIKE ... INCLUDING ALL gave: the fresh table's name, then the columns
+          AND i.relname LIKE t.relname || '\_rebuild\_%'
     LOOP
         EXECUTE format('DROP INDEX %I', r.index_name);
     END LOOP;
