@@ -23,6 +23,10 @@ from events.models import (
 from events.upcasting import UnsupportedSchemaVersion, upcast
 
 EVENT_ADAPTER: TypeAdapter[LifecycleEvent] = TypeAdapter(LifecycleEvent)
+# pydantic-core's validator itself, for the paths every event takes (the writer's decode, the
+# rebuild's stored rows): TypeAdapter's wrapper cost ~0.4-0.7 us of the 3.4-7.3 us an event
+# takes to validate (timeit, sample-fleet events). Same schema, same errors.
+EVENT_VALIDATOR = EVENT_ADAPTER.validator
 
 MAX_EVENT_BYTES = 64 * 1024
 
@@ -105,9 +109,10 @@ def _validate_json(raw: bytes) -> LifecycleEvent:
     # Strict JSON mode: "251" is not a number and 1 is not a boolean; ISO strings still parse
     # to datetimes, UUIDs and enums because JSON has no other spelling for them.
     try:
-        return EVENT_ADAPTER.validate_json(raw, strict=True)
+        event: LifecycleEvent = EVENT_VALIDATOR.validate_json(raw, strict=True)
     except ValidationError as exc:
         raise InvalidEvent("validation", validation_errors(exc)) from None
+    return event
 
 
 def decode(raw: bytes | None) -> LifecycleEvent:
@@ -119,7 +124,8 @@ def decode(raw: bytes | None) -> LifecycleEvent:
         )
     try:
         # Fast path: one parse by pydantic-core for events already at the current version.
-        return EVENT_ADAPTER.validate_json(raw, strict=True)
+        event: LifecycleEvent = EVENT_VALIDATOR.validate_json(raw, strict=True)
+        return event
     except ValidationError as exc:
         first_error = exc.errors(include_url=False)[0]
         if first_error["type"] != "json_invalid" and not _needs_upcast(exc):

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from events.codec import EVENT_ADAPTER, FieldError, describe, validation_errors
+from events.codec import EVENT_VALIDATOR, FieldError, describe, validation_errors
 from events.models import CURRENT_SCHEMA_VERSION, LifecycleEvent
 from events.upcasting import UnsupportedSchemaVersion, upcast
 
@@ -99,8 +99,9 @@ def from_row(row: Row) -> LifecycleEvent:
         # nearly every stored row is at the current version: no upcast call (~0.9 us a row)
         if obj["schema_version"] != CURRENT_SCHEMA_VERSION:
             obj = upcast(obj)
-        return EVENT_ADAPTER.validate_python(obj)
+        event: LifecycleEvent = EVENT_VALIDATOR.validate_python(obj)
     except ValidationError as exc:
         raise StoredEventInvalid.of(row, validation_errors(exc)) from None
     except UnsupportedSchemaVersion as exc:
         raise StoredEventInvalid.of(row, [FieldError("schema_version", str(exc))]) from None
+    return event
