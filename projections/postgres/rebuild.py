@@ -357,7 +357,7 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
             history: list[LifecycleEvent] = []
             where, args = _range_sql(job.low, job.high)
             rows = await reader.cursor(
-                f"SELECT {event_rows.COLUMNS} FROM event_log WHERE {where} "
+                f"SELECT {event_rows.FOLD_COLUMNS} FROM event_log WHERE {where} "
                 "ORDER BY tenant_id, asset_id",
                 *args,
             )
