@@ -113,13 +113,18 @@ async def _fresh_indexes(conn: Connection) -> list[FreshIndex]:
     return found
 
 
+class IndexesChanged(RuntimeError):
+    """The live tables' indexes changed while the fresh ones were built (a migration ran):
+    swapping would drop the new index with the replaced table, so nothing is swapped."""
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 async def _index_fresh(connections: list[Connection], indexes: list[FreshIndex]) -> None:
     """Build the indexes, each connection taking the next one left (two connections, one per
-    core: 1M events, 0.42 s one after the other)."""
+    core: 1M events, 0.35 s; 0.42 s one after the other)."""
     left = list(indexes)
 
     async def build(conn: Connection) -> None:
@@ -402,6 +407,12 @@ async def _catch_up_and_swap(
             "LOCK TABLE asset_state, kpi_monthly, carbon_savings, asset_counts "
             "IN ACCESS EXCLUSIVE MODE"
         )
+        # under the lock, the live indexes are final: the fresh tables must have the same
+        if await _fresh_indexes(conn) != indexes:
+            raise IndexesChanged(
+                "the projection tables' indexes changed during the rebuild (a migration ran?); "
+                "nothing was swapped: run the rebuild again"
+            )
         stale = await conn.fetch(
             f"""
             SELECT l.tenant_id, l.asset_id FROM (

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
+
+import pytest
 
 from tests.factories import as_record, fleet
 from tests.integration.conftest import (
@@ -163,3 +166,40 @@ async def test_a_rebuild_keeps_the_index_names_the_migrations_gave(env: StackEnv
         await rebuild(env.dsn, BOAVIZTA_PCF_MEDIAN, parts=parts)
         assert [dict(r) for r in await fetch_all(env.dsn, PROJECTION_INDEXES)] == migrated
         await assert_projection_is_fold_of(env, objects)
+
+
+async def test_an_index_a_migration_adds_during_the_rebuild_stops_the_swap(
+    env: StackEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fresh tables copy the live indexes before the swap. An index made on a live table
+    after that (a migration of a worker starting meanwhile) would be dropped with the replaced
+    table while its migration stays recorded: the rebuild stops instead, swaps nothing, and
+    the next rebuild keeps the index."""
+    from projections.carbon import BOAVIZTA_PCF_MEDIAN
+    from projections.postgres import rebuild as rebuilding
+    from projections.postgres.connection import connect
+
+    objects = fleet(assets=20, events_per_asset=4, seed=67)
+    await write_directly(env, objects)
+    before = await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id")
+    build = rebuilding._index_fresh
+
+    async def build_then_migrate(*args: Any) -> None:
+        await build(*args)
+        other = await connect(env.dsn)
+        try:
+            await other.execute("CREATE INDEX asset_state_supplier_idx ON asset_state (supplier)")
+        finally:
+            await other.close()
+
+    monkeypatch.setattr(rebuilding, "_index_fresh", build_then_migrate)
+    with pytest.raises(rebuilding.IndexesChanged, match="nothing was swapped"):
+        await rebuilding.rebuild(env.dsn, BOAVIZTA_PCF_MEDIAN, parts=1)
+    monkeypatch.undo()
+    assert await fetch_all(env.dsn, "SELECT * FROM asset_state ORDER BY tenant_id, asset_id") == (
+        before
+    )
+    await rebuilding.rebuild(env.dsn, BOAVIZTA_PCF_MEDIAN, parts=1)
+    names = {r["index_name"] for r in await fetch_all(env.dsn, PROJECTION_INDEXES)}
+    assert "asset_state_supplier_idx" in names
+    await assert_projection_is_fold_of(env, objects)
