@@ -20,20 +20,12 @@ class Row(Protocol):
 
 
 # The columns :func:`from_row` reads: what a read of many events selects (the rebuild reads the
-# whole log; the Kafka position columns were decoded for nothing).
-COLUMNS = (
-    "event_id, event_type, schema_version, tenant_id, asset_id, occurred_at, source, "
-    "recorded_at, payload"
-)
-
-# What the rebuild reads of every stored event: the event as its producer sent it, without
-# recorded_at (the database's own clock, which no fold or KPI reads; :func:`from_row` leaves
-# it None). Fetching and decoding 50k rows of the 1M bench log, collector off, three rounds:
-# 8.07 us a row with ``COLUMNS``, 7.34 without recorded_at (the id as text instead, for
-# pydantic to parse, was dearer: 7.67).
-FOLD_COLUMNS = (
-    "event_id, event_type, schema_version, tenant_id, asset_id, occurred_at, source, payload"
-)
+# whole log; the Kafka position columns were decoded for nothing). No recorded_at: the
+# database's own clock, which no fold, KPI or conflict check reads (:func:`from_row` leaves it
+# None; the CSRD snapshot reads it from its own row). Fetching and decoding 50k rows of the 1M
+# bench log, collector off, three rounds: 8.07 us a row with recorded_at, 7.34 without (the id
+# as text instead, for pydantic to parse, was dearer: 7.67).
+COLUMNS = "event_id, event_type, schema_version, tenant_id, asset_id, occurred_at, source, payload"
 
 
 # What the writer sends per new event: one row of ``event_log_write_row`` (migration 0012),

@@ -9,7 +9,8 @@ swap them in atomically, while the live worker keeps running.
    COPY 34.6k; two parts 43.6k (each part is CPU-bound in Python: ~27 us per event, a third
    of it validating the stored event again). Then 41.1k -> 46.9k with two parts (three
    alternating pairs, 300k events): the fold through a mutable draft and cheaper contract
-   validators; the pure path is now ~17 us validation, ~8 us fold, ~2.5 us facts per event.
+   validators (the ~17 us of validation then measured was mostly the collector scanning a
+   loop's live events: ~5 us in a part's process, README "Performance").
    Then 67.1k -> 70.4k (three alternating pairs, 300k events, 2 parts): rows fetched
    5,000 at a time instead of one by one, no upcaster call for rows at the current version.
    The fresh tables get the live tables' indexes once their rows are in (sorted builds,
@@ -362,7 +363,7 @@ async def fold_part(job: PartJob, progress: Progress | None = None) -> PartResul
             history: list[LifecycleEvent] = []
             where, args = _range_sql(job.low, job.high)
             rows = await reader.cursor(
-                f"SELECT {event_rows.FOLD_COLUMNS} FROM event_log WHERE {where} "
+                f"SELECT {event_rows.COLUMNS} FROM event_log WHERE {where} "
                 "ORDER BY tenant_id, asset_id",
                 *args,
             )

@@ -119,12 +119,12 @@ def test_a_row_stored_under_version_1_is_upcast_and_its_v2_fields_refused() -> N
 
 
 def test_a_row_read_without_recorded_at_is_the_same_event_but_that() -> None:
-    """The rebuild reads ``FOLD_COLUMNS``: no recorded_at, which no fold or KPI reads."""
-    from projections.event_rows import FOLD_COLUMNS
+    """The log is read by ``COLUMNS``: no recorded_at, which no fold or KPI reads."""
+    from projections.event_rows import COLUMNS
 
     row = _stored()
     assert row["recorded_at"] is not None
-    columns = [c.strip() for c in FOLD_COLUMNS.split(",")]
+    columns = [c.strip() for c in COLUMNS.split(",")]
     assert "recorded_at" not in columns
     folded = from_row({c: row[c] for c in columns})
     assert folded.recorded_at is None
