@@ -59,10 +59,12 @@ ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET {updates}
 """
 
 
+_COUNT_COLUMNS = ("tenant_id", "category", "status", "purchase_month", "devices", "purchased_us")
+
+
 def add_to_counts_sql(suffix: str = LIVE_SUFFIX) -> str:
     return f"""
-INSERT INTO asset_counts{check_suffix(suffix)} AS c
-    (tenant_id, category, status, purchase_month, devices, purchased_us)
+INSERT INTO asset_counts{check_suffix(suffix)} AS c ({", ".join(_COUNT_COLUMNS)})
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[], $6::numeric[])
 ON CONFLICT (tenant_id, category, status, (COALESCE(purchase_month, '-infinity'::date)))
 DO UPDATE SET devices = c.devices + EXCLUDED.devices,
@@ -231,7 +233,7 @@ async def copy_into_fresh(
             (k.tenant_id, k.category, k.status, k.purchase_month, n, Decimal(purchased_us))
             for k, (n, purchased_us) in counts.items()
         ],
-        columns=["tenant_id", "category", "status", "purchase_month", "devices", "purchased_us"],
+        columns=list(_COUNT_COLUMNS),
     )
 
 
