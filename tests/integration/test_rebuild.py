@@ -203,3 +203,26 @@ async def test_an_index_a_migration_adds_during_the_rebuild_stops_the_swap(
     names = {r["index_name"] for r in await fetch_all(env.dsn, PROJECTION_INDEXES)}
     assert "asset_state_supplier_idx" in names
     await assert_projection_is_fold_of(env, objects)
+
+
+async def test_a_history_split_between_two_fetches_is_folded_whole(env: StackEnv) -> None:
+    """A part fetches the log 5,000 rows at a time; the asset whose events straddle row 5,000
+    is one history, folded once: its state, the KPIs and the event count equal the fold of
+    the log (a history cut at the fetch would count the asset twice, each half a state)."""
+    from projections.carbon import BOAVIZTA_PCF_MEDIAN
+    from projections.postgres.rebuild import rebuild
+    from tests.integration.invariants import assert_kpis_are_one_pass
+
+    objects = fleet(assets=800, events_per_asset=7, seed=71)  # 5,000 is no multiple of 7
+    assert len(objects) > 5000
+    await write_directly(env, objects)
+    straddling = await fetch_all(
+        env.dsn,
+        "SELECT tenant_id, asset_id FROM event_log ORDER BY tenant_id, asset_id "
+        "OFFSET 4999 LIMIT 2",
+    )
+    assert tuple(straddling[0]) == tuple(straddling[1])  # the fetch boundary cuts a history
+    result = await rebuild(env.dsn, BOAVIZTA_PCF_MEDIAN, parts=1)
+    assert (result.events, result.assets) == (len(objects), 800)
+    await assert_projection_is_fold_of(env, objects)
+    await assert_kpis_are_one_pass(env.dsn)
