@@ -265,6 +265,31 @@ def test_late_event_is_detected_for_refold(events: list[LifecycleEvent], cut: in
     assert needs_refold(state, [late]) == (event_key(late) < max(event_key(e) for e in rest))
 
 
+@given(
+    st.lists(st.uuids(), min_size=2, max_size=8, unique=True),
+    st.randoms(use_true_random=False),
+)
+def test_same_instant_same_type_events_go_in_the_order_of_their_ids_as_text(
+    ids: list[Any], rnd: random.Random
+) -> None:
+    """The last tie-breaker is the event id as text (``event_key``, stored as
+    ``last_event_id``); the fold sorts by the UUID itself, which is cheaper, so the two orders
+    must agree for any ids: the redeployment whose id sorts last as text decides the org unit."""
+    events = [
+        EVENT_ADAPTER.validate_python(
+            event_dict("redeployed", at=T0, event_id=str(u), to_org_unit=f"unit-{i}")
+        )
+        for i, u in enumerate(ids)
+    ]
+    rnd.shuffle(events)
+    last = max(events, key=lambda e: str(e.event_id))
+    state = fold(events)
+    assert state is not None
+    assert state.org_unit == last.payload.to_org_unit  # type: ignore[union-attr]
+    assert state.last_key == event_key(last)
+    assert state.redeploy_count == len(ids)
+
+
 @given(histories())
 def test_nothing_applies_after_recycling(events: list[LifecycleEvent]) -> None:
     ordered = sorted(events, key=event_key)
