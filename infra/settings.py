@@ -69,6 +69,13 @@ class Settings:
         "consumer group, also the Faust app id",
     )
     batch_size: int = _setting(2000, "KRETSLOPP_BATCH_SIZE", "max records per batch/transaction")
+    writer_lanes: int = _setting(
+        2,
+        "KRETSLOPP_WRITER_LANES",
+        "lanes in which a worker writes its batches side by side, each lane its own "
+        "partitions (`p % lanes`) and connection; on a 2-core machine 2 lanes +5 %, 3 +9 % "
+        '(docs/operations.md, "Scaling on one machine")',
+    )
     batch_within_s: float = _setting(
         0.25, "KRETSLOPP_BATCH_WITHIN_S", "max seconds to wait filling a batch"
     )
@@ -131,6 +138,10 @@ class Settings:
         if not 1 <= self.api_workers <= 64:
             raise ConfigurationError(
                 f"KRETSLOPP_API_WORKERS must be between 1 and 64, got {self.api_workers}"
+            )
+        if not 1 <= self.writer_lanes <= 16:
+            raise ConfigurationError(
+                f"KRETSLOPP_WRITER_LANES must be between 1 and 16, got {self.writer_lanes}"
             )
         if self.replication_factor is not None and self.replication_factor < 1:
             raise ConfigurationError(

@@ -30,7 +30,7 @@ from streams.dead_letter_topic import topic_record
 from streams.metrics import WorkerMetrics
 from streams.projector import Projector
 from streams.watermarks import high_watermarks
-from streams.write_ahead import WriteAhead
+from streams.write_lanes import WriteLanes
 
 log = structlog.get_logger(__name__)
 
@@ -271,7 +271,10 @@ def create_app(settings: Settings) -> faust.App:
             await projector.handle(records)
             consumer.written(max_offsets(records))
 
-        async with WriteAhead(write, depth=1, on_failure=exit_at_once) as writer:
+        # batches of disjoint partitions written side by side (streams.write_lanes)
+        async with WriteLanes(
+            write, settings.writer_lanes, depth=1, on_failure=exit_at_once
+        ) as writer:
             async for records in consumer.fetched.batches(
                 settings.batch_size, settings.batch_within_s
             ):

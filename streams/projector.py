@@ -6,6 +6,8 @@ The Faust agent hands each batch here. Order of work per batch:
    broker before the offsets that carried them can be acknowledged);
 3. write events, projections, dead letters and checkpoints in one PostgreSQL transaction,
    retrying with backoff while PostgreSQL is unreachable (nothing is acknowledged meanwhile);
+   the worker's write lanes (``streams.write_lanes``) call this for batches of disjoint
+   partitions side by side, each on its own connection;
 4. if PostgreSQL *rejects* the batch (not a connection problem), retry record by record and
    dead-letter only the record it rejects, so one bad record cannot stall a partition.
 """
@@ -58,6 +60,7 @@ class Projector:
     ) -> None:
         _, self._dsn = settings.require_endpoints()
         self._group = settings.consumer_group
+        self._lanes = settings.writer_lanes
         self.topic = settings.topic
         self._table = factor_table(settings.factor_source)
         self._publish = publish_dead_letters
@@ -77,7 +80,9 @@ class Projector:
                 return
 
             async def connect_and_migrate() -> asyncpg.Pool:
-                pool = await create_pool(self._dsn, min_size=1, max_size=2)
+                # one connection per write lane (streams.write_lanes: ``handle`` runs once per
+                # lane at a time), and one for the checkpoint reads of a rebalance
+                pool = await create_pool(self._dsn, min_size=1, max_size=self._lanes + 1)
                 async with pool.acquire() as conn:
                     await migrate(conn)
                     await kpi_store.ensure_model(

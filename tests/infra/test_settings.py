@@ -42,6 +42,7 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         "KRETSLOPP_PARTITIONS": "3",
         "KRETSLOPP_CONSUMER_GROUP": "g",
         "KRETSLOPP_BATCH_SIZE": "10",
+        "KRETSLOPP_WRITER_LANES": "3",
         "KRETSLOPP_BATCH_WITHIN_S": "0.5",
         "KRETSLOPP_DATA_DIR": "/tmp/k",
         "KRETSLOPP_BROKER_PORT": "0",
@@ -57,11 +58,12 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
-    assert (settings.partitions, settings.batch_within_s, settings.data_dir) == (
-        3,
-        0.5,
-        Path("/tmp/k"),
-    )
+    assert (
+        settings.partitions,
+        settings.batch_within_s,
+        settings.data_dir,
+        settings.writer_lanes,
+    ) == (3, 0.5, Path("/tmp/k"), 3)
     child = settings.child_env()
     assert {k: child[k] for k in values} == values
     for name in values:
@@ -74,6 +76,8 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
     [
         ("KRETSLOPP_PARTITIONS", "eight", "KRETSLOPP_PARTITIONS must be a whole number"),
         ("KRETSLOPP_BATCH_WITHIN_S", "soon", "KRETSLOPP_BATCH_WITHIN_S must be a number"),
+        ("KRETSLOPP_WRITER_LANES", "0", "KRETSLOPP_WRITER_LANES must be between 1 and 16"),
+        ("KRETSLOPP_WRITER_LANES", "17", "KRETSLOPP_WRITER_LANES must be between 1 and 16"),
     ],
 )
 def test_a_malformed_value_is_a_configuration_error_naming_the_variable(

@@ -69,10 +69,16 @@ def _minimal_case() -> tuple[dict[str, Any], dict[str, Any]]:
     return bought, returned
 
 
-@pytest.mark.parametrize("seed", [1111, 2222, 3333])
+@pytest.mark.parametrize(
+    ("seed", "workers", "lanes"),
+    [(1111, 3, 2), (2222, 3, 2), (3333, 3, 2), (4444, 1, 4)],
+    ids=["3-workers-a", "3-workers-b", "3-workers-c", "1-worker-4-lanes"],
+)
 async def test_two_partitioners_three_workers_late_duplicates_and_settings_change(
-    env: StackEnv, seed: int
+    env: StackEnv, seed: int, workers: int, lanes: int
 ) -> None:
+    """Workers, and the write lanes inside each (``streams.write_lanes``), write batches side
+    by side: one asset's events on two partitions may be in two lanes of one worker."""
     rng = random.Random(seed)
     histories = [random_history(rng, f"tenant-{i % 2}", f"pc-{i:04d}", 6) for i in range(150)]
     via_librdkafka: list[dict[str, Any]] = []
@@ -84,7 +90,7 @@ async def test_two_partitioners_three_workers_late_duplicates_and_settings_chang
     duplicates = rng.sample(via_librdkafka, 60)  # the same events again, other partitioner
     bought, returned = _minimal_case()
 
-    workers = [env.worker(f"w{i}") for i in range(3)]
+    running = [env.worker(f"w{i}", {"KRETSLOPP_WRITER_LANES": str(lanes)}) for i in range(workers)]
     await kretslopp(env, "tenant-settings", "tenant-1", "--baseline", "laptop=5")
     first = await asyncio.to_thread(
         produce_with_librdkafka, env, [bought, *via_librdkafka[: len(via_librdkafka) // 2]]
@@ -104,7 +110,7 @@ async def test_two_partitioners_three_workers_late_duplicates_and_settings_chang
     changed = await settings_change
     assert changed.returncode == 0, changed.stderr
     await wait_until_applied(env, last, timeout_s=180)
-    assert all(w.process is not None and w.process.poll() is None for w in workers)
+    assert all(w.process is not None and w.process.poll() is None for w in running)
 
     everything = [*via_librdkafka, *via_aiokafka, *duplicates, bought, returned]
     # the scenario really splits assets across partitions
