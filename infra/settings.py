@@ -73,7 +73,7 @@ class Settings:
         2,
         "KRETSLOPP_WRITER_LANES",
         "lanes in which a worker writes its batches side by side, each lane its own "
-        "partitions (`p % lanes`) and connection; on a 2-core machine 2 lanes +5 %, 3 +9 % "
+        "partitions and connection; on a 2-core machine 2 lanes +5 %, 3 +9 % "
         '(docs/operations.md, "Scaling on one machine")',
     )
     batch_within_s: float = _setting(

@@ -6,11 +6,13 @@ process's Python (decode, fold, KPI facts, encoding) and then PostgreSQL's state
 after the other. With lanes, PostgreSQL works on one lane's transaction while this process
 prepares another's.
 
-Partition ``p`` always goes to lane ``p % lanes``, and each lane is a :class:`WriteAhead`:
-batches written one at a time, in order. So a partition's records are written in the order
-they were fetched, by one transaction at a time, and its checkpoint only moves forward; a
-fetched batch with partitions of several lanes is split between them. Lanes of one worker are
-as safe as that many workers (``docs/operations.md``, "How exactly-once effect is made"):
+A partition keeps the lane it was first given for the life of the process, and each lane is
+a :class:`WriteAhead`: batches written one at a time, in order. So a partition's records are
+written in the order they were fetched, by one transaction at a time, and its checkpoint only
+moves forward; a fetched batch with partitions of several lanes is split between them. A new
+partition goes to the lane holding the fewest partitions: ``p % lanes`` put all of a worker's
+partitions in one lane when a round-robin assignment gave it 0, 2, 4 and 6. Lanes of one
+worker are as safe as that many workers (``docs/operations.md``, "How exactly-once effect is made"):
 each transaction holds whole partitions with their checkpoints, and asset and tenant locks
 are taken in one global order (``projections.postgres.locks``). Each lane acknowledges its
 own partitions to Kafka once they are written (``KretsloppConsumer.written`` moves each
@@ -27,11 +29,6 @@ from projections.batch import SourceRecord
 from streams.write_ahead import WriteAhead
 
 
-def lane_of(partition: int, lanes: int) -> int:
-    """The lane of a partition: fixed, so that no two lanes ever hold one partition."""
-    return partition % lanes
-
-
 class WriteLanes:
     def __init__(
         self,
@@ -46,6 +43,19 @@ class WriteLanes:
             raise ValueError("lanes must be at least 1")
         self._lanes = [WriteAhead(write, depth, on_failure) for _ in range(lanes)]
         self._stack = AsyncExitStack()
+        self._lane_of: dict[int, int] = {}
+        self._partitions_in = [0] * lanes
+
+    def lane_of(self, partition: int) -> int:
+        """The partition's lane: the one it was first given, so that no two lanes ever hold
+        it; a new partition goes to the lane holding the fewest."""
+        lane = self._lane_of.get(partition)
+        if lane is None:
+            counts = self._partitions_in
+            lane = min(range(len(counts)), key=lambda i: (counts[i], i))
+            self._lane_of[partition] = lane
+            counts[lane] += 1
+        return lane
 
     async def __aenter__(self) -> WriteLanes:
         async with AsyncExitStack() as stack:
@@ -70,7 +80,7 @@ class WriteLanes:
             return
         shares: dict[int, list[SourceRecord]] = {}
         for record in records:
-            shares.setdefault(lane_of(record.partition, len(self._lanes)), []).append(record)
+            shares.setdefault(self.lane_of(record.partition), []).append(record)
         for lane, share in sorted(shares.items()):
             await self._lanes[lane].put(share)
 

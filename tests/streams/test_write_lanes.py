@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from projections.batch import SourceRecord
 from streams.write_ahead import WriterStopped
-from streams.write_lanes import WriteLanes, lane_of
+from streams.write_lanes import WriteLanes
 
 
 class Recorder:
@@ -59,8 +59,10 @@ def test_every_record_once_each_partition_in_one_lane_in_offset_order(
         batches.append(_records(coords))
     recorder = Recorder(rng)
 
+    writer = WriteLanes(recorder.write, lanes)
+
     async def run() -> None:
-        async with WriteLanes(recorder.write, lanes) as writer:
+        async with writer:
             for batch in batches:
                 await writer.put(batch)
 
@@ -68,7 +70,7 @@ def test_every_record_once_each_partition_in_one_lane_in_offset_order(
     written = [(r.partition, r.offset) for b in recorder.batches for r in b]
     assert sorted(written) == sorted((r.partition, r.offset) for b in batches for r in b)
     for batch in recorder.batches:
-        assert batch and len({lane_of(r.partition, lanes) for r in batch}) == 1
+        assert batch and len({writer.lane_of(r.partition) for r in batch}) == 1
     for p in next_offset:
         assert [o for q, o in written if q == p] == list(range(next_offset[p]))
 
@@ -85,6 +87,17 @@ async def test_batches_of_partitions_in_two_lanes_are_written_at_the_same_time()
         [(0, 0), (0, 1)],
         [(1, 0)],
     ]
+
+
+def test_a_workers_partitions_spread_over_the_lanes_whatever_their_numbers() -> None:
+    """A round-robin assignment gives a worker 0, 2, 4, 6: ``p % 2`` put them all in one
+    lane. Each partition keeps its first lane; new ones go to the lane with the fewest."""
+    writer = WriteLanes(Recorder().write, lanes=2)
+    assert [writer.lane_of(p) for p in (0, 2, 4, 6)] == [0, 1, 0, 1]
+    assert [writer.lane_of(p) for p in (6, 4, 2, 0)] == [1, 0, 1, 0]  # kept
+    assert writer.lane_of(9) == 0
+    three = WriteLanes(Recorder().write, lanes=3)
+    assert sorted(three.lane_of(p) for p in (1, 4, 7, 10, 13, 16)) == [0, 0, 1, 1, 2, 2]
 
 
 async def test_one_lane_writes_one_batch_at_a_time() -> None:
