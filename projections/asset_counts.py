@@ -18,8 +18,8 @@ PostgreSQL the sum is ``numeric`` (a bigint would overflow at ~5,400 devices of 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from projections.asset_state import AssetState
 from projections.kpi_facts import month_of
@@ -28,8 +28,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class CountKey:
+class CountKey(NamedTuple):
+    """One row of ``asset_counts``; a NamedTuple for the reason ``kpi_facts.KpiKey`` is one."""
+
     tenant_id: str
     category: str  # '' unknown (no purchase seen)
     status: str  # '' unknown

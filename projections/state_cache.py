@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from projections.asset_state import AssetState
 from projections.kpi_facts import Facts
@@ -31,9 +32,9 @@ FactsBasis = tuple[int, str, str]  # settings timeline version, factor source, f
 DEFAULT_CAPACITY = 20_000
 
 
-@dataclass(frozen=True, slots=True)
-class RowVersion:
-    """What identifies a stored ``asset_state`` row version."""
+class RowVersion(NamedTuple):
+    """What identifies a stored ``asset_state`` row version (a NamedTuple: two are made and
+    compared per asset and batch, and a tuple does both in C)."""
 
     xmin: int
     event_count: int
