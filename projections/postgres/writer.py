@@ -88,15 +88,21 @@ UPSERT_STATES = upsert_states_sql(returning=True)
 
 
 # The new events as one array of rows (``event_rows.write_row``), not one array per column:
-# the same reason as for the states (``upsert_states_sql``).
+# the same reason as for the states (``upsert_states_sql``). Returns the ids it did NOT insert
+# (already in the log: duplicates, or copies with other content), usually none: returning the
+# inserted ids had asyncpg decode, and the writer hash, a UUID per new event.
 INSERT_EVENTS = f"""
-INSERT INTO event_log (event_id, tenant_id, asset_id, event_type, schema_version, occurred_at,
-                       recorded_at, source, payload, topic, kafka_partition, kafka_offset)
-SELECT e.event_id, e.tenant_id, e.asset_id, e.event_type, e.schema_version, e.occurred_at,
-       now(), e.source, e.payload::jsonb, $1, e.kafka_partition, e.kafka_offset
-FROM unnest($2::{event_rows.WRITE_ROW_TYPE}[]) AS e
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
+WITH sent AS (SELECT * FROM unnest($2::{event_rows.WRITE_ROW_TYPE}[])),
+inserted AS (
+  INSERT INTO event_log (event_id, tenant_id, asset_id, event_type, schema_version, occurred_at,
+                         recorded_at, source, payload, topic, kafka_partition, kafka_offset)
+  SELECT e.event_id, e.tenant_id, e.asset_id, e.event_type, e.schema_version, e.occurred_at,
+         now(), e.source, e.payload::jsonb, $1, e.kafka_partition, e.kafka_offset
+  FROM sent AS e
+  ON CONFLICT (event_id) DO NOTHING
+  RETURNING event_id
+)
+SELECT event_id FROM sent WHERE event_id NOT IN (SELECT event_id FROM inserted)
 """
 
 # The batch's assets locked, and which version of each row is stored: a remembered state of
@@ -198,8 +204,8 @@ async def apply_batch(
         below = len(below_events) - len(unknown)
 
         candidates = _unique_by_event_id(fresh)
-        inserted = await _insert_events(conn, topic, candidates)
-        new = [d for d in candidates if d.event.event_id in inserted]
+        refused = await _insert_events(conn, topic, candidates)
+        new = [d for d in candidates if d.event.event_id not in refused] if refused else candidates
         accepted = {id(d) for d in new}
         conflicting = await _conflicting(conn, [d for d in fresh if id(d) not in accepted])
         dead = [*dead, *conflicting]
@@ -302,6 +308,7 @@ async def _unknown_events(conn: Connection, items: list[DecodedEvent]) -> list[D
 
 
 async def _insert_events(conn: Connection, topic: str, items: list[DecodedEvent]) -> set[UUID]:
+    """Insert the events; returns the ids of those the log already held (not inserted)."""
     if not items:
         return set()
     rows = await conn.fetch(
