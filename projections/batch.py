@@ -62,6 +62,9 @@ class DeadLetter:
 
 @dataclass(slots=True)
 class Batch:
+    """Decoded events and dead letters of one batch, each in (partition, offset) order, as
+    :func:`prepare` makes them: the writer keeps the first copy of an event id by that order."""
+
     events: list[DecodedEvent] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     redelivered: int = 0  # same (partition, offset) seen twice in this batch

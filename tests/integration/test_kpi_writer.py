@@ -155,3 +155,40 @@ async def test_a_reused_event_id_with_other_content_is_a_dead_letter_not_a_dupli
     )
     assert tuple(checkpoint) == (1, 1, 3)  # every record counted once, in one place
     await assert_kpis_are_one_pass(env.dsn)
+
+
+async def test_unknown_events_below_the_checkpoint_go_in_offset_order_with_the_fresh_ones(
+    env: StackEnv, conn: Connection
+) -> None:
+    """A recreated topic reuses offsets, so records below the checkpoint can be events the log
+    has never seen: they are applied, and merged back into offset order with the fresh ones
+    before the first copy of each id is chosen. Here the copy at offset 3 (below the
+    checkpoint) comes before the copy at offset 6 (fresh) with other content: 3 stands and 6
+    is the dead letter, not the other way round."""
+    old = [event_dict("purchased", asset=f"old-{i}") for i in range(5)]
+    first = await apply_batch(conn, "g", "t", prepare(_records(old, 0)))
+    assert first.applied == 5  # the checkpoint is now 5
+    reused = event_dict("purchased", asset="r", weight_kg=1.0)
+    other_copy = {**reused, "payload": {**reused["payload"], "weight_kg": 9.0}}
+    recreated = [
+        event_dict("purchased", asset="n-2"),  # offset 2, unknown
+        reused,  # offset 3, unknown
+        old[4],  # offset 4: redelivered, known
+        event_dict("purchased", asset="n-5"),  # offset 5, fresh
+        other_copy,  # offset 6, fresh, the id of offset 3 with other content
+    ]
+    outcome = await apply_batch(conn, "g", "t", prepare(_records(recreated, 2)))
+    assert (outcome.applied, outcome.dead_letters, outcome.below_checkpoint) == (3, 1, 1)
+    [stored] = await fetch_all(
+        env.dsn,
+        "SELECT kafka_offset, payload FROM event_log WHERE event_id = $1::uuid",
+        reused["event_id"],
+    )
+    assert (stored["kafka_offset"], stored["payload"]["weight_kg"]) == (3, 1.0)
+    letters = await fetch_all(env.dsn, "SELECT kafka_offset, reason_kind FROM dead_letters")
+    assert [tuple(r) for r in letters] == [(6, "conflicting_duplicate")]
+    await assert_kpis_are_one_pass(env.dsn)
+
+
+def _records(objects: list[dict[str, object]], start: int) -> list[SourceRecord]:
+    return [SourceRecord(0, start + i, None, orjson.dumps(o)) for i, o in enumerate(objects)]
