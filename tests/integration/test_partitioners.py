@@ -74,7 +74,7 @@ def _minimal_case() -> tuple[dict[str, Any], dict[str, Any]]:
     [(1111, 3, 2), (2222, 3, 2), (3333, 3, 2), (4444, 1, 4)],
     ids=["3-workers-a", "3-workers-b", "3-workers-c", "1-worker-4-lanes"],
 )
-async def test_two_partitioners_three_workers_late_duplicates_and_settings_change(
+async def test_two_partitioners_several_writers_late_duplicates_and_settings_change(
     env: StackEnv, seed: int, workers: int, lanes: int
 ) -> None:
     """Workers, and the write lanes inside each (``streams.write_lanes``), write batches side
