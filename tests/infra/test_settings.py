@@ -42,7 +42,8 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         "KRETSLOPP_PARTITIONS": "3",
         "KRETSLOPP_CONSUMER_GROUP": "g",
         "KRETSLOPP_BATCH_SIZE": "10",
-        "KRETSLOPP_WRITER_LANES": "3",
+        "KRETSLOPP_WRITER_LANES": "4",
+        "KRETSLOPP_WRITER_LANE_DEPTH": "2",
         "KRETSLOPP_BATCH_WITHIN_S": "0.5",
         "KRETSLOPP_DATA_DIR": "/tmp/k",
         "KRETSLOPP_BROKER_PORT": "0",
@@ -63,7 +64,8 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         settings.batch_within_s,
         settings.data_dir,
         settings.writer_lanes,
-    ) == (3, 0.5, Path("/tmp/k"), 3)
+        settings.writer_lane_depth,
+    ) == (3, 0.5, Path("/tmp/k"), 4, 2)
     child = settings.child_env()
     assert {k: child[k] for k in values} == values
     for name in values:
@@ -78,6 +80,8 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         ("KRETSLOPP_BATCH_WITHIN_S", "soon", "KRETSLOPP_BATCH_WITHIN_S must be a number"),
         ("KRETSLOPP_WRITER_LANES", "0", "KRETSLOPP_WRITER_LANES must be between 1 and 16"),
         ("KRETSLOPP_WRITER_LANES", "17", "KRETSLOPP_WRITER_LANES must be between 1 and 16"),
+        ("KRETSLOPP_WRITER_LANE_DEPTH", "0", "KRETSLOPP_WRITER_LANE_DEPTH must be between 1 and"),
+        ("KRETSLOPP_WRITER_LANE_DEPTH", "65", "KRETSLOPP_WRITER_LANE_DEPTH must be between 1"),
     ],
 )
 def test_a_malformed_value_is_a_configuration_error_naming_the_variable(
