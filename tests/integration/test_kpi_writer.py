@@ -129,12 +129,9 @@ async def test_a_reused_event_id_with_other_content_is_a_dead_letter_not_a_dupli
     other_tenant = {**first, "tenant_id": "t2"}
     moved = {**first, "occurred_at": "2021-06-01T00:00:00+00:00"}
 
-    def records(objects: list[dict[str, object]], start: int) -> list[SourceRecord]:
-        return [SourceRecord(0, start + i, None, orjson.dumps(o)) for i, o in enumerate(objects)]
-
-    one = await apply_batch(conn, "g", "t", prepare(records([first, corrected], 0)))
+    one = await apply_batch(conn, "g", "t", prepare(_records([first, corrected], 0)))
     assert (one.applied, one.duplicates, one.dead_letters) == (1, 0, 1)  # in one batch
-    two = await apply_batch(conn, "g", "t", prepare(records([again, other_tenant, moved], 2)))
+    two = await apply_batch(conn, "g", "t", prepare(_records([again, other_tenant, moved], 2)))
     assert (two.applied, two.duplicates, two.dead_letters) == (0, 1, 2)
     letters = await fetch_all(
         env.dsn, "SELECT kafka_offset, reason_kind, field, reason FROM dead_letters ORDER BY 1"
