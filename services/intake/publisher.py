@@ -51,7 +51,11 @@ class Publisher:
                     idempotent=self._idempotent,
                     request_timeout_ms=self._request_timeout_ms,
                 )
-                await producer.start()
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()  # a broker that is down: no half-started client left
+                    raise
                 self._producer = producer
             return self._producer
 
