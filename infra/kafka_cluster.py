@@ -208,7 +208,11 @@ class KafkaNode:
             check=False,
         )
         if done.returncode != 0:
-            raise KafkaUnavailable(f"formatting node {self.node_id} failed: {done.stdout}")
+            # the tool's reason is on stderr; stdout holds only log4j's start-up lines
+            raise KafkaUnavailable(
+                f"formatting node {self.node_id} failed (exit {done.returncode}): "
+                f"{done.stderr.strip()[-2000:]}\n{done.stdout.strip()[-2000:]}"
+            )
 
     def start(self) -> int:
         """Start the JVM; return the log position from which to look for "started"."""

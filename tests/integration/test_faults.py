@@ -218,8 +218,9 @@ async def test_sigterm_ends_the_worker_even_when_faust_cannot_stop(env: StackEnv
 
 
 async def test_a_worker_asked_for_its_stacks_dumps_them_and_goes_on(env: StackEnv) -> None:
-    """SIGUSR1 (docs/operations.md, "A worker that stopped moving"): every thread's stack and
-    asyncio task into the worker's log, and the worker keeps applying what follows."""
+    """SIGUSR1 (docs/operations.md, "A worker or a producer that stopped moving"): every
+    thread's stack and asyncio task into the worker's log, and the worker keeps applying what
+    follows."""
     first = fleet(assets=50, events_per_asset=4, seed=57)
     last = await produce(env, [as_record(o) for o in first])
     worker = env.worker()
