@@ -28,6 +28,7 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaConsumer
 
 from infra.embedded import Endpoints, embedded_stack, kafka_libs_dir
 from infra.kafka_cluster import unavailable_reason
@@ -40,6 +41,7 @@ from projections.postgres.migrate import migrate
 from projections.postgres.writer import apply_batch
 from streams.producer import KeyValue, kafka_producer
 from streams.topics import ensure_lifecycle_topics
+from streams.watermarks import high_watermarks
 
 pytestmark = pytest.mark.integration
 
@@ -222,6 +224,25 @@ async def produce(
         for meta in await asyncio.gather(*futures):
             last[meta.partition] = max(last.get(meta.partition, -1), meta.offset)
     return last
+
+
+async def records_of(bootstrap: str, topic: str) -> list[Any]:
+    """Every record on the topic, from its start to the log ends of now."""
+    ends = await high_watermarks(bootstrap, topic)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(records) < sum(ends.values()):
+            assert time.monotonic() < deadline, f"{len(records)} of {ends} read"
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                records += batch
+    finally:
+        await consumer.stop()
+    return records
 
 
 def merge_offsets(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:

@@ -23,7 +23,6 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
@@ -45,6 +44,7 @@ from tests.integration.conftest import (
     brokers_under_test,
     checkpoints,
     env_on,
+    records_of,
     totals,
     wait_for_totals,
     wait_until_applied,
@@ -125,25 +125,6 @@ async def wait_for_leader(bootstrap: str, topic: str, node: int, timeout_s: floa
             led = repr(exc)
         await asyncio.sleep(0.5)
     raise AssertionError(f"{topic}: leaders {led} after {timeout_s}s, not node {node}")
-
-
-async def records_of(bootstrap: str, topic: str) -> list[Any]:
-    """Every record on the topic, from its start to the log ends of now."""
-    ends = await high_watermarks(bootstrap, topic)
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(records) < sum(ends.values()):
-            assert time.monotonic() < deadline, f"{len(records)} of {ends} read"
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                records += batch
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def coordinator(bootstrap: str, group: str) -> int:
