@@ -82,7 +82,10 @@ async def submit(publisher: Publisher, submission: Submission, source: str) -> J
         log.error("broker unavailable", error=repr(exc))
         return JSONResponse(
             status_code=503,
-            content={"detail": "the event broker is unavailable; nothing was accepted, retry"},
+            content={
+                "detail": "the event broker did not acknowledge the batch; send it again "
+                "(an event of it that did reach the topic counts once: event_id)"
+            },
             headers={"Retry-After": "5"},
         )
     ids = [str(e.event_id) for e in submission.events]

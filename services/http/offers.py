@@ -140,7 +140,10 @@ COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": Rejected, "description": "No open offer with this id"},
     409: {"model": Conflict, "description": "The offer is held by another org unit, or open"},
     422: {"model": Rejected, "description": "Impossible transition or malformed body, named"},
-    503: {"model": Rejected, "description": "The broker is unavailable; nothing was done"},
+    503: {
+        "model": Rejected,
+        "description": "The broker did not acknowledge the command; send it again",
+    },
 }
 
 
@@ -216,7 +219,8 @@ def offers_router(publisher: Publisher) -> APIRouter:
             log.error("broker unavailable", error=repr(exc))
             raise HTTPException(
                 503,
-                detail="the event broker is unavailable; nothing was done, retry",
+                detail="the event broker did not acknowledge the command; send it again with the "
+                "same request_id (it is carried out once)",
                 headers={"Retry-After": "5"},
             ) from None
         log.info(
