@@ -13,12 +13,14 @@ topic, then:
   transaction per batch (``projections.postgres.writer.apply_batch``, with the worker's state
   memory) into a fresh database; CPU per event of (a) and (r), in the per-batch work and in
   the whole process;
-- (b) ``kretslopp worker`` (Faust) end to end into another fresh database; its resident memory
-  sampled every 0.2 s against the number of events applied (peak, and at 25/50/75/100 %);
+- (b) ``kretslopp worker --processes N`` (Faust; default 2, one per core of the bench machine,
+  ``--worker-processes``) end to end into another fresh database; the resident memory of its
+  largest worker process sampled every 0.2 s against the number of events applied (peak, and
+  at 25/50/75/100 %), and the peak of all its processes together;
 - rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log, beside (a): on
   (b)'s database vacuumed, and once before, right after (b) (autovacuum's work ahead);
 - read API p50 / p99 on (b)'s database (``bench.api_latency``), beside ``GET /health``;
-- freshness: a worker on a fresh topic, writing new assets into (b)'s database, while events
+- freshness: a worker (one process) on a fresh topic, writing new assets into (b)'s database, while events
   are produced at a steady rate (default 2,000/s): from each send to the PostgreSQL
   transaction that applied it (``recorded_at``, the transaction that moves the KPI rows),
   beside the delay to a plain aiokafka consumer of the same topic (what Kafka alone costs);
@@ -247,7 +249,10 @@ async def _consume_loop(
 class WorkerRun:
     seconds: float  # first applied event to the last
     seconds_with_start: float  # process start to the last applied event
-    rss_mb: list[tuple[int, float]]  # (events applied, resident memory), sampled every 0.2 s
+    # (events applied, resident memory of the largest worker process), sampled every 0.2 s
+    rss_mb: list[tuple[int, float]]
+    processes: int = 1
+    peak_total_rss_mb: float = 0.0  # all worker processes together
 
     @property
     def rss_before_first_event_mb(self) -> float:
@@ -263,8 +268,25 @@ class WorkerRun:
         return next((rss for done, rss in self.rss_mb if done >= share * total), self.rss_mb[-1][1])
 
 
-def faust_worker(settings: Settings, dsn: str, total: int) -> WorkerRun:
-    worker_settings = replace(settings, database_url=dsn, consumer_group="bench-faust")
+def worker_rss_mb(process: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """(largest, total) resident memory of the worker processes: the process itself, or the
+    workers of ``--processes N`` (the group's own process holds no events)."""
+    group = psutil.Process(process.pid)
+    workers = group.children() or [group]
+    sizes = []
+    for worker in workers:
+        try:
+            sizes.append(worker.memory_info().rss / 2**20)
+        except psutil.NoSuchProcess:
+            continue
+    return (max(sizes), sum(sizes)) if sizes else (0.0, 0.0)
+
+
+def faust_worker(settings: Settings, dsn: str, total: int, processes: int = 1) -> WorkerRun:
+    worker_settings = replace(
+        settings, database_url=dsn, consumer_group="bench-faust", worker_processes=processes
+    )
+    peak_total = 0.0
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "worker"],
         env=worker_settings.child_env(),
@@ -280,7 +302,8 @@ def faust_worker(settings: Settings, dsn: str, total: int) -> WorkerRun:
         task = progress.add_task("events", total=total)
         try:
             while True:
-                rss = psutil.Process(process.pid).memory_info().rss / 2**20
+                rss, rss_total = worker_rss_mb(process)
+                peak_total = max(peak_total, rss_total)
                 applied = asyncio.run(_applied(dsn, "bench-faust"))
                 samples.append((applied, rss))
                 progress.update(task, completed=applied)
@@ -296,7 +319,7 @@ def faust_worker(settings: Settings, dsn: str, total: int) -> WorkerRun:
             process.wait(30)
     end = time.perf_counter()
     assert first_seen is not None
-    return WorkerRun(end - first_seen, end - launched, samples)
+    return WorkerRun(end - first_seen, end - launched, samples, processes, peak_total)
 
 
 async def _applied(dsn: str, group: str) -> int:
@@ -610,7 +633,7 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
         )
         console.print(f"[{broker}] (a) baseline done in {a.seconds:.1f} s")
         asyncio.run(drop_database(ep.database_url, "bench_a"))
-        b = faust_worker(settings, _db(ep.database_url, "bench_b"), sent)
+        b = faust_worker(settings, _db(ep.database_url, "bench_b"), sent, args.worker_processes)
         console.print(f"[{broker}] (b) Faust worker done in {b.seconds:.1f} s")
 
         async def run_rebuild() -> tuple[float, float, int]:
@@ -690,7 +713,8 @@ def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
     for column in ("measure", "kretslopp", "baseline beside it", "ratio"):
         table.add_column(column, justify="right" if column != "measure" else "left")
     table.add_row(
-        "events/s Kafka -> PostgreSQL: (b) Faust worker vs (a) aiokafka getmany + same writer",
+        f"events/s Kafka -> PostgreSQL: (b) Faust worker ({b.processes} process(es)) vs (a) "
+        "aiokafka getmany + same writer, one process",
         f"{sent / b.seconds:,.0f}",
         f"{sent / a_s:,.0f}",
         f"b/a {a_s / b.seconds:.2f}",
@@ -724,11 +748,18 @@ def figures(run: BrokerRun, args: argparse.Namespace) -> Table:
     )
     idle = b.rss_before_first_event_mb
     table.add_row(
-        "(b) worker peak RSS MB vs before its first event",
+        "(b) worker peak RSS MB vs before its first event (largest worker process)",
         f"{b.peak_rss_mb:.0f}",
         f"{idle:.0f}",
         f"{b.peak_rss_mb / idle:.1f}x",
     )
+    if b.processes > 1:
+        table.add_row(
+            f"(b) peak RSS MB of all {b.processes} worker processes together",
+            f"{b.peak_total_rss_mb:.0f}",
+            "",
+            "",
+        )
     table.add_row(
         "(b) worker RSS MB at 25 / 50 / 75 / 100 % of the events",
         " / ".join(f"{b.rss_at(q, sent):.0f}" for q in (0.25, 0.5, 0.75, 1.0)),
@@ -859,6 +890,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--rebuild-parts", type=int, default=default_parts(), help="rebuild: processes"
+    )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=2,
+        help="(b): `kretslopp worker --processes N`; the freshness run keeps one",
     )
     parser.add_argument("--clients", type=int, default=200, help="gateway load: clients")
     parser.add_argument("--events-per-post", type=int, default=100, help="gateway load")

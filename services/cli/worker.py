@@ -7,10 +7,12 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 from infra import faults
 from infra.garbage_collection import tune_for_throughput
+from infra.process_group import end_with_parent, run_group
 from infra.settings import Settings
 from infra.structured_logging import configure
 from streams.topics import ensure_lifecycle_topics
@@ -18,6 +20,7 @@ from streams.topics import ensure_lifecycle_topics
 
 def run_worker(settings: Settings) -> None:
     configure(settings.log_level)
+    end_with_parent()
     settings.require_endpoints()
     asyncio.run(ensure_lifecycle_topics(settings))
 
@@ -44,18 +47,43 @@ def run_worker(settings: Settings) -> None:
         os._exit(code)
 
 
+def run_worker_processes(settings: Settings) -> int:
+    """``settings.worker_processes`` workers in one consumer group, as one unit
+    (``infra.process_group``). Worker ``i`` serves its metrics on ``KRETSLOPP_METRICS_PORT + i``."""
+    settings.require_endpoints()
+    asyncio.run(ensure_lifecycle_topics(settings))  # once, before the workers race to it
+    envs = []
+    for i in range(settings.worker_processes):
+        port = None if settings.metrics_port is None else settings.metrics_port + i
+        envs.append(replace(settings, worker_processes=1, metrics_port=port).child_env())
+    return run_group([sys.executable, "-m", "services.cli", "worker"], envs)
+
+
 def register(sub: Any) -> None:
     """Add this command and its options to ``kretslopp``'s sub-commands."""
     worker = sub.add_parser(
         "worker",
         help="run the Faust worker that keeps the projections",
         description="Consume the lifecycle topic and keep the PostgreSQL projections. Needs "
-        "KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL. Run several to share the partitions.",
+        "KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL. Run several, here or on other machines, "
+        "to share the partitions.",
+    )
+    worker.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="run N worker processes in one consumer group, started and stopped together "
+        "(default: KRETSLOPP_WORKER_PROCESSES, 1); each is one Python process, so a worker "
+        "uses about one core",
     )
     worker.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-
+    if args.processes is not None:
+        # the same check as the environment variable's, with its message
+        settings = replace(settings, worker_processes=args.processes)
+    if settings.worker_processes > 1:
+        return run_worker_processes(settings)
     run_worker(settings)
     return 0

@@ -42,6 +42,7 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         "KRETSLOPP_PARTITIONS": "3",
         "KRETSLOPP_CONSUMER_GROUP": "g",
         "KRETSLOPP_BATCH_SIZE": "10",
+        "KRETSLOPP_WORKER_PROCESSES": "3",
         "KRETSLOPP_WRITER_LANES": "4",
         "KRETSLOPP_WRITER_LANE_DEPTH": "2",
         "KRETSLOPP_BATCH_WITHIN_S": "0.5",
@@ -65,7 +66,8 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         settings.data_dir,
         settings.writer_lanes,
         settings.writer_lane_depth,
-    ) == (3, 0.5, Path("/tmp/k"), 4, 2)
+        settings.worker_processes,
+    ) == (3, 0.5, Path("/tmp/k"), 4, 2, 3)
     child = settings.child_env()
     assert {k: child[k] for k in values} == values
     for name in values:
@@ -82,6 +84,8 @@ def test_from_env_reads_every_declared_variable_and_child_env_writes_it_back(
         ("KRETSLOPP_WRITER_LANES", "17", "KRETSLOPP_WRITER_LANES must be between 1 and 16"),
         ("KRETSLOPP_WRITER_LANE_DEPTH", "0", "KRETSLOPP_WRITER_LANE_DEPTH must be between 1 and"),
         ("KRETSLOPP_WRITER_LANE_DEPTH", "65", "KRETSLOPP_WRITER_LANE_DEPTH must be between 1"),
+        ("KRETSLOPP_WORKER_PROCESSES", "0", "KRETSLOPP_WORKER_PROCESSES must be between 1 and"),
+        ("KRETSLOPP_WORKER_PROCESSES", "65", "KRETSLOPP_WORKER_PROCESSES must be between 1"),
     ],
 )
 def test_a_malformed_value_is_a_configuration_error_naming_the_variable(
