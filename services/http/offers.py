@@ -11,11 +11,13 @@ naming the holder's org unit (never a person).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+import orjson
 import structlog
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -26,8 +28,8 @@ from events.codec import InvalidEvent, decode_object
 from events.models import CURRENT_SCHEMA_VERSION, AssetId, Name, OfferCondition
 from projections import marketplace
 from projections.marketplace import Offer
+from projections.postgres import commands, reads
 from projections.postgres import offers as claims
-from projections.postgres import reads
 from projections.postgres.connection import Connection
 from services.http.auth import TenantCaller
 from services.http.ingest import Rejected
@@ -196,8 +198,34 @@ def offers_router(publisher: Publisher) -> APIRouter:
             path, status_code=202, response_model=CommandAccepted, responses=COMMAND_RESPONSES
         )
 
+    async def first_sent(
+        conn: Connection, tenant_id: str, asset_id: str, kind: str, request_id: UUID, payload: Any
+    ) -> datetime:
+        """When this command was first sent: its event's ``occurred_at``, the same in every
+        retry (``projections.postgres.commands``). 409 if the request_id was first sent with
+        another command."""
+        at = await commands.first_sent(
+            conn,
+            tenant_id,
+            str(request_id),
+            _fingerprint(kind, asset_id, payload),
+            datetime.now(UTC),
+        )
+        if at is None:
+            raise _conflict(
+                f"request_id: {request_id} was already sent with another command; a new "
+                "command needs a new request_id"
+            )
+        return at
+
     async def produce(
-        tenant_id: str, asset_id: str, kind: str, request_id: UUID, payload: Any, source: str
+        tenant_id: str,
+        asset_id: str,
+        kind: str,
+        request_id: UUID,
+        payload: Any,
+        source: str,
+        occurred_at: datetime,
     ) -> dict[str, Any]:
         event = {
             "event_id": str(request_id),
@@ -205,7 +233,7 @@ def offers_router(publisher: Publisher) -> APIRouter:
             "schema_version": CURRENT_SCHEMA_VERSION,
             "tenant_id": tenant_id,
             "asset_id": asset_id,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": occurred_at.isoformat(),
             "source": source,
             "payload": payload,
         }
@@ -306,11 +334,14 @@ def offers_router(publisher: Publisher) -> APIRouter:
                             "already open",
                             current.holder.org_unit if current.holder else None,
                         )
-        payload = body.model_dump(
-            mode="json", exclude={"request_id", "asset_id"}, exclude_none=True
-        )
+            payload = body.model_dump(
+                mode="json", exclude={"request_id", "asset_id"}, exclude_none=True
+            )
+            at = await first_sent(
+                conn, tenant_id, body.asset_id, "offered_for_reuse", body.request_id, payload
+            )
         event = await produce(
-            tenant_id, body.asset_id, "offered_for_reuse", body.request_id, payload, key.source
+            tenant_id, body.asset_id, "offered_for_reuse", body.request_id, payload, key.source, at
         )
         return _accepted(event, str(body.request_id))
 
@@ -330,6 +361,8 @@ def offers_router(publisher: Publisher) -> APIRouter:
                 raise HTTPException(
                     422, detail="org_unit: an org unit cannot reserve its own offer"
                 )
+            payload = {"offer_id": str(offer_id), "org_unit": body.org_unit}
+            at = await first_sent(conn, tenant_id, asset_id, "reserved", body.request_id, payload)
             async with conn.transaction():
                 taken = await claims.claim(
                     conn, tenant_id, str(offer_id), body.org_unit, str(body.request_id)
@@ -339,9 +372,8 @@ def offers_router(publisher: Publisher) -> APIRouter:
                 held = current.holder.org_unit if current.holder else None
                 if held is not None and held != body.org_unit:
                     raise _conflict(f"offer {offer_id} is reserved by {held}", held)
-                payload = {"offer_id": str(offer_id), "org_unit": body.org_unit}
                 event = await produce(
-                    tenant_id, asset_id, "reserved", body.request_id, payload, key.source
+                    tenant_id, asset_id, "reserved", body.request_id, payload, key.source, at
                 )
         return _accepted(event, str(offer_id))
 
@@ -363,10 +395,13 @@ def offers_router(publisher: Publisher) -> APIRouter:
                     f"{body.org_unit} has no reservation on offer {offer_id}",
                     claimed or (current.holder.org_unit if current.holder else None),
                 )
+            payload = {"offer_id": str(offer_id), "org_unit": body.org_unit}
+            at = await first_sent(
+                conn, tenant_id, asset_id, "reservation_released", body.request_id, payload
+            )
             async with conn.transaction():
                 if claimed == body.org_unit:
                     await claims.unclaim(conn, tenant_id, str(offer_id))
-                payload = {"offer_id": str(offer_id), "org_unit": body.org_unit}
                 event = await produce(
                     tenant_id,
                     asset_id,
@@ -374,6 +409,7 @@ def offers_router(publisher: Publisher) -> APIRouter:
                     body.request_id,
                     payload,
                     key.source,
+                    at,
                 )
         return _accepted(event, str(offer_id))
 
@@ -388,13 +424,16 @@ def offers_router(publisher: Publisher) -> APIRouter:
         """Withdraw an open offer (its reservations end with it)."""
         async with pool_of(request).acquire() as conn:
             asset_id, _ = await _open_offer(conn, tenant_id, offer_id)
+            payload = {"offer_id": str(offer_id)}
+            if body.reason:
+                payload["reason"] = body.reason
+            at = await first_sent(
+                conn, tenant_id, asset_id, "offer_withdrawn", body.request_id, payload
+            )
             async with conn.transaction():
                 await claims.unclaim(conn, tenant_id, str(offer_id))
-                payload = {"offer_id": str(offer_id)}
-                if body.reason:
-                    payload["reason"] = body.reason
                 event = await produce(
-                    tenant_id, asset_id, "offer_withdrawn", body.request_id, payload, key.source
+                    tenant_id, asset_id, "offer_withdrawn", body.request_id, payload, key.source, at
                 )
         return _accepted(event, str(offer_id))
 
@@ -414,19 +453,23 @@ def offers_router(publisher: Publisher) -> APIRouter:
             to_unit = to_unit or (current.holder.org_unit if current.holder else None)
             if to_unit is None:
                 raise _conflict(f"offer {offer_id} has no reservation to hand over to")
+            payload = {"to_org_unit": to_unit}
+            at = await first_sent(conn, tenant_id, asset_id, "redeployed", body.request_id, payload)
             async with conn.transaction():
                 await claims.unclaim(conn, tenant_id, str(offer_id))
                 event = await produce(
-                    tenant_id,
-                    asset_id,
-                    "redeployed",
-                    body.request_id,
-                    {"to_org_unit": to_unit},
-                    key.source,
+                    tenant_id, asset_id, "redeployed", body.request_id, payload, key.source, at
                 )
         return _accepted(event, str(offer_id))
 
     return router
+
+
+def _fingerprint(kind: str, asset_id: str, payload: Any) -> str:
+    """What a command is, apart from when: two sends of one command give the same."""
+    return hashlib.sha256(
+        orjson.dumps([kind, asset_id, payload], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
 
 
 def _replayed(tenant_id: str, body: OfferCommand, kind: str) -> dict[str, Any]:

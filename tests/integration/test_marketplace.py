@@ -14,7 +14,14 @@ import httpx
 import orjson
 
 from tests.factories import event_dict
-from tests.integration.conftest import StackEnv, auth, fetch_all, kretslopp, write_directly
+from tests.integration.conftest import (
+    StackEnv,
+    auth,
+    fetch_all,
+    kretslopp,
+    totals,
+    write_directly,
+)
 from tests.integration.invariants import assert_kpis_are_one_pass
 
 T = "market"
@@ -159,6 +166,8 @@ async def test_offer_reserve_release_hand_over_and_exactly_one_concurrent_winner
         "redeployed",
     ], kinds  # one reservation of the eight concurrent ones reached the log
     await assert_kpis_are_one_pass(env.dsn)
+    # the retried reservation is the same event again: a duplicate, not a dead letter
+    assert (await totals(env))[1:] == (1, 0)
 
     listed_cli = await kretslopp(env, "offers", "list", "--tenant", T, "--closed", "--json")
     assert listed_cli.returncode == 0, listed_cli.stderr
@@ -178,3 +187,41 @@ async def test_offer_reserve_release_hand_over_and_exactly_one_concurrent_winner
     assert "is not open" in shown.stdout
     bad = await kretslopp(env, "offers", "kpis", "--tenant", T, "--from", "2026-1", "--to", "x")
     assert bad.returncode != 0 and "not a month" in bad.stderr and "Traceback" not in bad.stderr
+
+
+async def test_a_command_sent_again_before_its_event_was_applied_counts_once(
+    env: StackEnv, api: str
+) -> None:
+    """A client that got a 503 sends the command again with the same request_id, though the
+    first attempt's event reached the topic. Both copies must be one event: the second a
+    duplicate, not a conflicting one (a dead letter). A request_id sent with another
+    command is refused, not produced."""
+    now = datetime.now(UTC)
+    await write_directly(
+        env, [event_dict("purchased", tenant=T, asset="pc2", at=now - timedelta(days=300))]
+    )
+    offers = f"/v1/tenants/{T}/offers"
+    body = {"request_id": rid(), "asset_id": "pc2", "org_unit": "it", "condition": "good"}
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, T), timeout=30) as client:
+        # no worker runs: the first attempt's event waits on the topic, as after a 503 whose
+        # batch had reached it
+        first = await client.post(offers, json=body)
+        await asyncio.sleep(0.05)  # a retry comes later: a new clock reading
+        again = await client.post(offers, json=body)
+        other = await client.post(offers, json={**body, "org_unit": "hr"})
+        assert (first.status_code, again.status_code) == (202, 202), again.text
+        assert other.status_code == 409, other.text
+        assert other.json()["detail"].startswith("request_id: ")
+        env.worker()
+        [listed] = await until(client, lambda o: len(o) == 1)
+    assert (listed["offer_id"], listed["org_unit"]) == (body["request_id"], "it")
+    await wait_until_counted(env, 3)
+    # applied (the purchase, written directly, and the offer), duplicates, dead letters
+    assert await totals(env) == (2, 1, 0)
+
+
+async def wait_until_counted(env: StackEnv, records: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while sum(await totals(env)) < records:
+        assert time.monotonic() < deadline, await totals(env)
+        await asyncio.sleep(0.1)

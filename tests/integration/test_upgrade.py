@@ -75,6 +75,7 @@ async def test_states_settings_and_the_factor_table_of_the_previous_release_upgr
             "0012_write_row_types.sql",
             "0013_asset_counts.sql",
             "0014_projection_index_names.sql",
+            "0015_marketplace_commands.sql",
         ]
         # the worker starts: the stored table becomes version 1 of the history, and the new
         # KPI definitions (facts version 3) recompute the aggregates and fill the asset counts
