@@ -124,12 +124,16 @@ def read_paths(tenant: str) -> dict[str, str]:
 @contextlib.contextmanager
 def running_api(api_settings: Settings) -> Iterator[str]:
     """``kretslopp api`` as a subprocess with these settings, healthy; yields its base URL."""
-    api = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "api"],
-        env=api_settings.child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    logs = api_settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    # kept: a 5xx the bench counts must be explained by the API's own log
+    with (logs / f"api-{api_settings.api_port}.log").open("ab") as log_file:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "api"],
+            env=api_settings.child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
         base = f"http://127.0.0.1:{api_settings.api_port}"
         for _ in range(300):

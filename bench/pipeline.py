@@ -20,8 +20,8 @@ topic, then:
 - rebuild throughput (``kretslopp rebuild``'s code) from (b)'s event log, beside (a): on
   (b)'s database vacuumed, and once before, right after (b) (autovacuum's work ahead);
 - read API p50 / p99 on (b)'s database (``bench.api_latency``), beside ``GET /health``;
-- freshness: a worker (one process) on a fresh topic, writing new assets into (b)'s database, while events
-  are produced at a steady rate (default 2,000/s): from each send to the PostgreSQL
+- freshness: a worker (one process) on a fresh topic, writing new assets into (b)'s database,
+  while events are produced at a steady rate (default 2,000/s): from each send to the PostgreSQL
   transaction that applied it (``recorded_at``, the transaction that moves the KPI rows),
   beside the delay to a plain aiokafka consumer of the same topic (what Kafka alone costs);
   push freshness: from each send to the first ``changed`` message of its tenant's SSE stream
