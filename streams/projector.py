@@ -29,12 +29,12 @@ from projections.batch import Batch, DeadLetter, SourceRecord, prepare
 from projections.carbon import factor_table
 from projections.postgres import checkpoints, kpi_store
 from projections.postgres.checkpoints import CheckpointWentBack
-from projections.postgres.connection import create_pool
+from projections.postgres.connection import TRANSIENT_DB_ERRORS, create_pool
 from projections.postgres.migrate import migrate
 from projections.postgres.writer import BatchOutcome, apply_batch
 from projections.state_cache import StateCache
 from streams.metrics import WorkerMetrics
-from streams.retry import TRANSIENT_DB_ERRORS, with_backoff
+from streams.retry import with_backoff
 
 log = structlog.get_logger(__name__)
 

@@ -3,6 +3,7 @@ one way a command opens the database (open, migrate, close)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
@@ -10,6 +11,23 @@ from typing import Any, TypeAlias
 import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
+
+# PostgreSQL unreachable, restarting, out of connections, a connection it closed, or a
+# transaction that lost a race: worth trying again. The worker retries its batch with backoff
+# (streams/retry.py); the API answers 503 with Retry-After (services/http/app.py).
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
 
 # What a writer accepts: a plain connection or one borrowed from a pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"

@@ -23,7 +23,7 @@ from events.codec import EVENT_ADAPTER
 from infra.garbage_collection import freeze_start_up
 from infra.settings import ConfigurationError, Settings
 from projections.carbon import factor_table
-from projections.postgres.connection import create_pool
+from projections.postgres.connection import TRANSIENT_DB_ERRORS, create_pool
 from projections.postgres.migrate import migrate
 from services.http.assets import assets_router
 from services.http.ingest import gateway_router
@@ -34,7 +34,7 @@ from services.http.metrics import ApiMetrics
 from services.http.offers import OfferConflict, offer_conflict, offers_router
 from services.http.operations import operations_router
 from services.http.pages import mount_pages
-from services.http.params import parameter_rejected
+from services.http.params import DATABASE_UNAVAILABLE, database_unavailable, parameter_rejected
 from services.http.reports import reports_router
 from services.http.request_context import request_context
 from services.intake.publisher import Publisher
@@ -114,6 +114,7 @@ def create_api(settings: Settings) -> FastAPI:
         "(`/openapi.json`, `/docs`, `/redoc`), the dashboard (`/`) and `/metrics` need no "
         "key: they hold no tenant data.",
         lifespan=lifespan,
+        responses=DATABASE_UNAVAILABLE,
         docs_url=None,  # served from this process by services/http/pages.py, not a CDN
         redoc_url=None,
     )
@@ -121,6 +122,8 @@ def create_api(settings: Settings) -> FastAPI:
     app.middleware("http")(request_context)
     app.add_exception_handler(RequestValidationError, parameter_rejected)  # type: ignore[arg-type]
     app.add_exception_handler(OfferConflict, offer_conflict)
+    for transient in TRANSIENT_DB_ERRORS:
+        app.add_exception_handler(transient, database_unavailable)
     app.include_router(gateway_router(publisher))
     app.include_router(operations_router(settings, watermarks))
     app.include_router(assets_router())

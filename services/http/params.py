@@ -1,5 +1,6 @@
 """What every read route shares: path and query parameter types, the documented error
-responses, FastAPI's own 422 in the ``Rejected`` shape, and the connection pool."""
+responses, FastAPI's own 422 in the ``Rejected`` shape, the connection pool, and the 503 of a
+database that is out of reach."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import asyncpg
+import structlog
 from fastapi import Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,6 +16,8 @@ from fastapi.responses import JSONResponse
 from events.codec import reason_of
 from events.models import NON_EMPTY_NO_CONTROL_CHARS
 from services.http.ingest import Rejected
+
+log = structlog.get_logger(__name__)
 
 # Years 1980-2999: occurred_at cannot lie outside them, and year 0 or 9999 broke the date
 # arithmetic (500s before, issue #12).
@@ -43,6 +47,31 @@ READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": Rejected, "description": "The API key belongs to another tenant"},
     422: {"model": Rejected, "description": "A parameter is malformed; each one named"},
 }
+
+
+DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Rejected,
+        "description": "PostgreSQL is out of reach or restarting (or a pooled connection was "
+        "closed under the request): send the request again after Retry-After seconds",
+    }
+}
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A transient database error (``TRANSIENT_DB_ERRORS``) under a request: 503, not 500.
+    A pooled connection that PostgreSQL closed (a restart, a failover, a pooler's idle
+    timeout) fails the request that draws it; asyncpg drops it, so the client's retry gets a
+    fresh one. Before, each such request was a 500 with no body worth reading."""
+    log.error("database unavailable", error=repr(exc))
+    return JSONResponse(
+        status_code=503,
+        content={
+            "detail": "the database is unavailable or restarting; send the request again",
+            "errors": [],
+        },
+        headers={"Retry-After": "5"},
+    )
 
 
 async def parameter_rejected(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from tests.factories import T0, event_dict
 from tests.integration.conftest import StackEnv, auth, write_directly
@@ -65,3 +68,41 @@ async def test_openapi_document_lists_the_endpoints(env: StackEnv, api: str) -> 
         "/v1/tenants/{tenant_id}/assets/{asset_id}",
         "/v1/tenants/{tenant_id}/fleet",
     } <= set(doc["paths"])
+
+
+async def test_a_postgres_restart_is_a_503_never_a_500(env: StackEnv, api: str) -> None:
+    """PostgreSQL restarts (an upgrade, a failover, a crash) under the API: every request
+    meanwhile is answered 200 or 503 with Retry-After, for the client to try again; none is a
+    500. Afterwards the API answers again, with no restart of its own."""
+    if env.stack is None or env.stack.postgres is None:
+        pytest.skip("needs the embedded PostgreSQL, which the test can restart")
+    await _seed(env)
+    headers = await auth(env, "t1")
+    paths = [
+        "/v1/tenants/t1/kpis?from=2020-01&to=2026-12",
+        "/v1/tenants/t1/assets/pc-1",
+        "/v1/tenants/t1/fleet",
+        "/v1/tenants/t1/offers",
+    ]
+    answers: list[tuple[str, int, str, str | None]] = []
+    async with httpx.AsyncClient(base_url=api, headers=headers, timeout=30) as client:
+        for path in paths:
+            assert (await client.get(path)).status_code == 200, path
+        restarting = asyncio.create_task(asyncio.to_thread(env.stack.postgres.restart))
+        while not restarting.done():
+            for path in paths:
+                got = await client.get(path)
+                answers.append((path, got.status_code, got.text, got.headers.get("retry-after")))
+            await asyncio.sleep(0.02)
+        await restarting
+        for path in paths:
+            deadline = time.monotonic() + 30
+            while (got := await client.get(path)).status_code != 200:
+                assert time.monotonic() < deadline, (path, got.status_code, got.text)
+                await asyncio.sleep(0.2)
+    statuses = {status for _, status, _, _ in answers}
+    assert statuses <= {200, 503}, [a for a in answers if a[1] not in (200, 503)][:3]
+    assert 503 in statuses, "the restart was never seen: the test proves nothing"
+    for _, status, text, retry_after in answers:
+        if status == 503:
+            assert retry_after == "5" and "the database" in text, text
