@@ -70,7 +70,7 @@ def register(sub: Any) -> None:
     )
     worker.add_argument(
         "--processes",
-        type=int,
+        type=_process_count,
         metavar="N",
         help="run N worker processes in one consumer group, started and stopped together "
         "(default: KRETSLOPP_WORKER_PROCESSES, 1); each is one Python process, so a worker "
@@ -79,9 +79,14 @@ def register(sub: Any) -> None:
     worker.set_defaults(func=handle)
 
 
+def _process_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, got {text!r}")
+    return int(text)
+
+
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.processes is not None:
-        # the same check as the environment variable's, with its message
         settings = replace(settings, worker_processes=args.processes)
     if settings.worker_processes > 1:
         return run_worker_processes(settings)

@@ -114,3 +114,13 @@ def test_rebuild_refuses_a_part_count_it_cannot_use() -> None:
     assert done.returncode == 2
     assert "--parts must be between 1 and 64" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two", "-1"])
+def test_worker_processes_out_of_range_is_refused_naming_the_option(value: str) -> None:
+    result = _cli("worker", "--processes", value)
+    assert result.returncode == 2
+    assert f"argument --processes: must be a whole number from 1 to 64, got '{value}'" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
