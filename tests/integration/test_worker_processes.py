@@ -8,12 +8,16 @@ it), and a unit that is killed outright leaves no orphan behind that goes on con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import socket
 import time
 
+import httpx
 import orjson
 import psutil
 
+from infra.ports import free_port
 from tests.factories import as_record, fleet
 from tests.integration.conftest import (
     StackEnv,
@@ -23,6 +27,7 @@ from tests.integration.conftest import (
     wait_until_applied,
 )
 from tests.integration.invariants import assert_projection_is_fold_of
+from tests.integration.test_live import metric_values
 
 
 def children_of(worker: Worker, count: int, timeout_s: float = 30) -> list[psutil.Process]:
@@ -65,10 +70,32 @@ def gone(processes: list[psutil.Process], timeout_s: float) -> bool:
     return not alive
 
 
+def two_free_ports() -> int:
+    """A port p with p + 1 free as well: worker i of a unit serves metrics on p + i."""
+    for _ in range(100):
+        port = free_port()
+        with contextlib.suppress(OSError), socket.socket() as s:
+            s.bind(("127.0.0.1", port + 1))
+            return port
+    raise AssertionError("no two free ports in a row")
+
+
+async def scrape(port: int) -> dict[str, float]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(100):
+            with contextlib.suppress(httpx.TransportError):
+                return metric_values((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"nothing serves metrics on port {port}")
+
+
 async def test_two_processes_share_the_partitions_and_count_each_event_once(
     env: StackEnv,
 ) -> None:
-    worker = env.worker("group", {"KRETSLOPP_WORKER_PROCESSES": "2"})
+    port = two_free_ports()
+    worker = env.worker(
+        "group", {"KRETSLOPP_WORKER_PROCESSES": "2", "KRETSLOPP_METRICS_PORT": str(port)}
+    )
     kids = children_of(worker, 2)
     pids = {k.pid for k in kids}
     await wait_for_both_assigned(worker, pids)
@@ -82,6 +109,11 @@ async def test_two_processes_share_the_partitions_and_count_each_event_once(
     await assert_projection_is_fold_of(env, objects)
     applied_by = {line["pid"] for line in log_lines(worker, "batch applied")}
     assert applied_by == pids, f"batches applied by {applied_by}, workers {pids}"
+    # each worker counts its own batches on its own port; together, every event once
+    counted = [await scrape(port), await scrape(port + 1)]
+    assert all(c["kretslopp_events_applied_total"] > 0 for c in counted)
+    assert sum(c["kretslopp_events_applied_total"] for c in counted) == len(objects)
+    assert sum(c["kretslopp_duplicates_total"] for c in counted) == 40
 
     assert worker.terminate() == 0
     assert gone(kids, 5)
