@@ -402,3 +402,23 @@ async def kretslopp(
         text=True,
         timeout=timeout_s,
     )
+
+
+def metric_values(text: str) -> dict[str, float]:
+    """A Prometheus text exposition as {sample with labels: value}."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+async def scrape_metrics(port: int) -> dict[str, float]:
+    """A worker's /metrics on ``port``, once it serves them (up to 20 s)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(100):
+            with contextlib.suppress(httpx.TransportError):
+                return metric_values((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"nothing serves metrics on port {port}")

@@ -25,7 +25,9 @@ from tests.integration.conftest import (
     api_log,
     auth,
     fetch_all,
+    metric_values,
     produce,
+    scrape_metrics,
     totals,
     wait_for_totals,
     wait_until_applied,
@@ -196,19 +198,13 @@ async def test_metrics_equal_what_postgresql_committed(env: StackEnv, api: str) 
     last = await produce(env, records)
     await wait_until_applied(env, last)
     headers = await auth(env, "acme")
+    values = await scrape_metrics(port)
     async with httpx.AsyncClient(timeout=10) as client:
-        scraped = ""
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                scraped = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-                break
-            await asyncio.sleep(0.2)
         assert (
             await client.get(f"{api}/v1/tenants/acme/fleet", headers=headers)
         ).status_code == 200
         assert (await client.get(f"{api}/v1/tenants/acme/fleet")).status_code == 401
         api_metrics = metric_values((await client.get(f"{api}/metrics")).text)
-    values = metric_values(scraped)
     assert await totals(env) == (40, 1, 1)
     assert values["kretslopp_events_applied_total"] == 40
     assert values["kretslopp_duplicates_total"] == 1
@@ -227,15 +223,6 @@ async def test_metrics_equal_what_postgresql_committed(env: StackEnv, api: str) 
     assert sorted((('status="200"' in k), v) for k, v in counts.items()) == [(False, 1), (True, 1)]
     assert not any("acme" in k for k in api_metrics), "labels carry templates, not paths"
     assert worker.process is not None and worker.process.poll() is None
-
-
-def metric_values(text: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
 
 
 def start_api(env: StackEnv, port: int) -> subprocess.Popen[bytes]:

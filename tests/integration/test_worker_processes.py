@@ -13,7 +13,6 @@ import signal
 import socket
 import time
 
-import httpx
 import orjson
 import psutil
 
@@ -23,11 +22,11 @@ from tests.integration.conftest import (
     StackEnv,
     Worker,
     produce,
+    scrape_metrics,
     totals,
     wait_until_applied,
 )
 from tests.integration.invariants import assert_projection_is_fold_of
-from tests.integration.test_live import metric_values
 
 
 def children_of(worker: Worker, count: int, timeout_s: float = 30) -> list[psutil.Process]:
@@ -80,15 +79,6 @@ def two_free_ports() -> int:
     raise AssertionError("no two free ports in a row")
 
 
-async def scrape(port: int) -> dict[str, float]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                return metric_values((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"nothing serves metrics on port {port}")
-
-
 async def test_two_processes_share_the_partitions_and_count_each_event_once(
     env: StackEnv,
 ) -> None:
@@ -110,7 +100,7 @@ async def test_two_processes_share_the_partitions_and_count_each_event_once(
     applied_by = {line["pid"] for line in log_lines(worker, "batch applied")}
     assert applied_by == pids, f"batches applied by {applied_by}, workers {pids}"
     # each worker counts its own batches on its own port; together, every event once
-    counted = [await scrape(port), await scrape(port + 1)]
+    counted = [await scrape_metrics(port), await scrape_metrics(port + 1)]
     assert all(c["kretslopp_events_applied_total"] > 0 for c in counted)
     assert sum(c["kretslopp_events_applied_total"] for c in counted) == len(objects)
     assert sum(c["kretslopp_duplicates_total"] for c in counted) == 40
