@@ -148,8 +148,14 @@ def fetch_jars(libs_dir: Path) -> Path:
 
 
 def cluster_id() -> str:
-    """A KRaft cluster id: a random UUID in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: a random UUID in URL-safe base64 without padding, never one that
+    starts with "-". One in 64 does, and `kafka-storage format --cluster-id -x...` reads it
+    as an option: the format failed and a CI run lost the whole cluster suite (stop 32).
+    Kafka's own ``Uuid.randomUuid`` draws again for the same reason."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 @dataclass

@@ -3,7 +3,9 @@ nodes are configured. The cluster itself runs in tests/integration (every test o
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import uuid
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,16 @@ def test_cluster_ids_are_kraft_shaped() -> None:
     ids = {cluster_id() for _ in range(100)}
     assert len(ids) == 100
     assert all(len(i) == 22 and "=" not in i for i in ids)
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kafka-storage format --cluster-id -Ab...` reads the id as an option and fails; one
+    random id in 64 starts with "-" (0xf8-0xfb as its first byte)."""
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
+    assert cluster_id() == base64.urlsafe_b64encode(b"\x10" + bytes(15)).decode().rstrip("=")
+    monkeypatch.undo()
+    assert not any(cluster_id().startswith("-") for _ in range(2000))
 
 
 def test_three_nodes_replicate_three_times_and_need_two_in_sync(tmp_path: Path) -> None:
