@@ -88,6 +88,38 @@ async def test_postgres_restarted_under_load(env: StackEnv) -> None:
     assert "transient failure; retrying" in env.workers[0].log()
 
 
+async def test_worker_connections_terminated_under_load(env: StackEnv) -> None:
+    """PostgreSQL ends the worker's sessions again and again (``pg_terminate_backend``, as an
+    operator, a failover or ``idle_session_timeout`` does) while it applies. A pooled idle
+    connection then receives the server's goodbye before its socket closes, and the next
+    query on it raises asyncpg's ``InternalClientError`` ("cannot switch to state 12"),
+    which the worker did not count as transient: it wrote the batch one event at a time and
+    dead-lettered valid events. Every event must be applied once, and none dead-lettered."""
+    objects = fleet(assets=300, events_per_asset=20, seed=59)
+    env.worker()
+    producing = asyncio.create_task(produce(env, [as_record(o) for o in objects]))
+    await wait_for_totals(env, 500)
+    admin = await connect(env.dsn)
+    try:
+        ended = 0
+        for _ in range(40):
+            ended += await admin.fetchval(
+                "SELECT count(*) FROM ("
+                "  SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                "  WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "    AND backend_type = 'client backend') AS t"
+            )
+            await asyncio.sleep(0.15)
+    finally:
+        await admin.close()
+    assert ended > 0, "no session of the worker was ended: the test proves nothing"
+    last = await producing
+    await wait_until_applied(env, last, timeout_s=180)
+    assert await totals(env) == (6000, 0, 0), env.workers[0].log()[-6000:]
+    await _assert_checkpoints_exact(env, last)
+    await assert_projection_is_fold_of(env, objects)
+
+
 async def test_out_of_order_events_of_one_asset_and_duplicates_at_new_offsets(
     env: StackEnv,
 ) -> None:
