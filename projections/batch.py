@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
+from uuid import UUID
 
 from events.codec import InvalidEvent, decode
 from events.models import LifecycleEvent
@@ -53,6 +54,9 @@ class DeadLetter:
     kind: str
     field: str | None
     reason: str
+    # the valid event a `rejected_by_database` letter stands for: if the log already holds it
+    # and the checkpoint passed the record, the record counted and the letter is not stored
+    event_id: UUID | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", storable_text(self.reason, MAX_REASON_CHARS))

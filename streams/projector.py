@@ -230,8 +230,10 @@ class Projector:
 
     async def _dead_letter_rejected(self, single: Batch, exc: Exception) -> BatchOutcome:
         context: dict[str, object] = {}
+        event_id = None
         if single.events:
             item = single.events[0]
+            event_id = item.event.event_id
             record = item.record
             context = {
                 "tenant_id": item.event.tenant_id,
@@ -247,7 +249,9 @@ class Projector:
             error=repr(exc),
             **context,
         )
-        letter = DeadLetter(record, "rejected_by_database", None, f"{type(exc).__name__}: {exc}")
+        letter = DeadLetter(
+            record, "rejected_by_database", None, f"{type(exc).__name__}: {exc}", event_id
+        )
         if self._publish is not None:
             await self._publish([letter])
         # The last resort holds the partition rather than skip the record: a dead letter of

@@ -200,8 +200,8 @@ async def apply_batch(
         # seen is new whatever its offset; dead letters are keyed by offset and bytes.
         unknown = await _unknown_events(conn, below_events)
         fresh = sorted(fresh + unknown, key=lambda d: (d.record.partition, d.record.offset))
-        dead = batch.dead_letters
-        below = len(below_events) - len(unknown)
+        dead = await _letters_not_counted(conn, batch.dead_letters, next_offset)
+        below = len(below_events) - len(unknown) + len(batch.dead_letters) - len(dead)
 
         candidates = _unique_by_event_id(fresh)
         refused = await _insert_events(conn, topic, candidates)
@@ -292,6 +292,30 @@ async def _conflicting(conn: Connection, repeats: list[DecodedEvent]) -> list[De
         if reason is not None:
             letters.append(DeadLetter(d.record, "conflicting_duplicate", "event_id", reason))
     return letters
+
+
+async def _letters_not_counted(
+    conn: Connection, letters: list[DeadLetter], next_offset: Mapping[int, int]
+) -> list[DeadLetter]:
+    """The letters to store: all but a rejection of an event the log holds, at an offset the
+    checkpoint passed. That record was applied by a batch whose commit the worker never heard
+    (the connection broke after it), so a letter would count it a second time."""
+    passed = [
+        d
+        for d in letters
+        if d.event_id is not None and d.record.offset < next_offset[d.record.partition]
+    ]
+    if not passed:
+        return letters
+    known = {
+        r["event_id"]
+        for r in await conn.fetch(
+            "SELECT event_id FROM event_log WHERE event_id = ANY($1::uuid[])",
+            [d.event_id for d in passed],
+        )
+    }
+    counted = {id(d) for d in passed if d.event_id in known}
+    return [d for d in letters if id(d) not in counted]
 
 
 async def _unknown_events(conn: Connection, items: list[DecodedEvent]) -> list[DecodedEvent]:
