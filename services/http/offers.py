@@ -200,23 +200,23 @@ def offers_router(publisher: Publisher) -> APIRouter:
 
     async def first_sent(
         conn: Connection, tenant_id: str, asset_id: str, kind: str, request_id: UUID, payload: Any
-    ) -> datetime:
+    ) -> commands.FirstSent:
         """When this command was first sent: its event's ``occurred_at``, the same in every
         retry (``projections.postgres.commands``). 409 if the request_id was first sent with
         another command."""
-        at = await commands.first_sent(
+        sent = await commands.first_sent(
             conn,
             tenant_id,
             str(request_id),
             _fingerprint(kind, asset_id, payload),
             datetime.now(UTC),
         )
-        if at is None:
+        if sent is None:
             raise _conflict(
                 f"request_id: {request_id} was already sent with another command; a new "
                 "command needs a new request_id"
             )
-        return at
+        return sent
 
     async def produce(
         tenant_id: str,
@@ -337,9 +337,11 @@ def offers_router(publisher: Publisher) -> APIRouter:
             payload = body.model_dump(
                 mode="json", exclude={"request_id", "asset_id"}, exclude_none=True
             )
-            at = await first_sent(
-                conn, tenant_id, body.asset_id, "offered_for_reuse", body.request_id, payload
-            )
+            at = (
+                await first_sent(
+                    conn, tenant_id, body.asset_id, "offered_for_reuse", body.request_id, payload
+                )
+            ).at
         event = await produce(
             tenant_id, body.asset_id, "offered_for_reuse", body.request_id, payload, key.source, at
         )
@@ -362,19 +364,30 @@ def offers_router(publisher: Publisher) -> APIRouter:
                     422, detail="org_unit: an org unit cannot reserve its own offer"
                 )
             payload = {"offer_id": str(offer_id), "org_unit": body.org_unit}
-            at = await first_sent(conn, tenant_id, asset_id, "reserved", body.request_id, payload)
-            async with conn.transaction():
-                taken = await claims.claim(
-                    conn, tenant_id, str(offer_id), body.org_unit, str(body.request_id)
-                )
-                if taken is not None and taken[1] != str(body.request_id):
-                    raise _conflict(f"offer {offer_id} is reserved by {taken[0]}", taken[0])
-                held = current.holder.org_unit if current.holder else None
-                if held is not None and held != body.org_unit:
-                    raise _conflict(f"offer {offer_id} is reserved by {held}", held)
-                event = await produce(
-                    tenant_id, asset_id, "reserved", body.request_id, payload, key.source, at
-                )
+            sent = await first_sent(conn, tenant_id, asset_id, "reserved", body.request_id, payload)
+            try:
+                async with conn.transaction():
+                    taken = await claims.claim(
+                        conn, tenant_id, str(offer_id), body.org_unit, str(body.request_id)
+                    )
+                    if taken is not None and taken[1] != str(body.request_id):
+                        raise _conflict(f"offer {offer_id} is reserved by {taken[0]}", taken[0])
+                    held = current.holder.org_unit if current.holder else None
+                    if held is not None and held != body.org_unit:
+                        raise _conflict(f"offer {offer_id} is reserved by {held}", held)
+                    event = await produce(
+                        tenant_id,
+                        asset_id,
+                        "reserved",
+                        body.request_id,
+                        payload,
+                        key.source,
+                        sent.at,
+                    )
+            except OfferConflict:
+                if sent.now:  # refused before anything was produced
+                    await commands.forget(conn, tenant_id, str(body.request_id))
+                raise
         return _accepted(event, str(offer_id))
 
     @command("/v1/tenants/{tenant_id}/offers/{offer_id}/release")
@@ -396,9 +409,11 @@ def offers_router(publisher: Publisher) -> APIRouter:
                     claimed or (current.holder.org_unit if current.holder else None),
                 )
             payload = {"offer_id": str(offer_id), "org_unit": body.org_unit}
-            at = await first_sent(
-                conn, tenant_id, asset_id, "reservation_released", body.request_id, payload
-            )
+            at = (
+                await first_sent(
+                    conn, tenant_id, asset_id, "reservation_released", body.request_id, payload
+                )
+            ).at
             async with conn.transaction():
                 if claimed == body.org_unit:
                     await claims.unclaim(conn, tenant_id, str(offer_id))
@@ -427,9 +442,11 @@ def offers_router(publisher: Publisher) -> APIRouter:
             payload = {"offer_id": str(offer_id)}
             if body.reason:
                 payload["reason"] = body.reason
-            at = await first_sent(
-                conn, tenant_id, asset_id, "offer_withdrawn", body.request_id, payload
-            )
+            at = (
+                await first_sent(
+                    conn, tenant_id, asset_id, "offer_withdrawn", body.request_id, payload
+                )
+            ).at
             async with conn.transaction():
                 await claims.unclaim(conn, tenant_id, str(offer_id))
                 event = await produce(
@@ -454,7 +471,9 @@ def offers_router(publisher: Publisher) -> APIRouter:
             if to_unit is None:
                 raise _conflict(f"offer {offer_id} has no reservation to hand over to")
             payload = {"to_org_unit": to_unit}
-            at = await first_sent(conn, tenant_id, asset_id, "redeployed", body.request_id, payload)
+            at = (
+                await first_sent(conn, tenant_id, asset_id, "redeployed", body.request_id, payload)
+            ).at
             async with conn.transaction():
                 await claims.unclaim(conn, tenant_id, str(offer_id))
                 event = await produce(

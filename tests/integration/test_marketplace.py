@@ -225,3 +225,51 @@ async def wait_until_counted(env: StackEnv, records: int, timeout_s: float = 60)
     while sum(await totals(env)) < records:
         assert time.monotonic() < deadline, await totals(env)
         await asyncio.sleep(0.1)
+
+
+async def test_a_refused_reservation_sent_again_later_takes_the_time_it_is_carried_out(
+    env: StackEnv, api: str
+) -> None:
+    """A reservation refused with 409 (the offer was held) produced nothing. Sent again with
+    the same request_id once the offer is free, it is carried out then, so its event must
+    take that time. It used to keep the refused attempt's time: the log said the unit
+    reserved while the API was refusing it, before the release that made it possible."""
+    now = datetime.now(UTC)
+    await write_directly(
+        env, [event_dict("purchased", tenant=T, asset="pc3", at=now - timedelta(days=300))]
+    )
+    env.worker()
+    offers = f"/v1/tenants/{T}/offers"
+    async with httpx.AsyncClient(base_url=api, headers=await auth(env, T), timeout=30) as client:
+        offer_id = rid()
+        made = await client.post(
+            offers,
+            json={"request_id": offer_id, "asset_id": "pc3", "org_unit": "it", "condition": "good"},
+        )
+        assert made.status_code == 202, made.text
+        await until(client, lambda o: len(o) == 1)
+        held = await client.post(
+            f"{offers}/{offer_id}/reserve", json={"request_id": rid(), "org_unit": "hr"}
+        )
+        assert held.status_code == 202, held.text
+        await until(client, lambda o: o[0]["holder_org_unit"] == "hr")
+        waiting = {"request_id": rid(), "org_unit": "school"}
+        refused = await client.post(f"{offers}/{offer_id}/reserve", json=waiting)
+        assert refused.status_code == 409 and refused.json()["holder_org_unit"] == "hr"
+        freed = await client.post(
+            f"{offers}/{offer_id}/release", json={"request_id": rid(), "org_unit": "hr"}
+        )
+        assert freed.status_code == 202, freed.text
+        await until(client, lambda o: o[0]["status"] == "open" and o[0]["holder_org_unit"] is None)
+        again = await client.post(f"{offers}/{offer_id}/reserve", json=waiting)
+        assert again.status_code == 202, again.text
+        await until(client, lambda o: o[0]["holder_org_unit"] == "school", timeout_s=30)
+    times = {
+        r["event_type"]: r["occurred_at"]
+        for r in await fetch_all(
+            env.dsn,
+            "SELECT event_type, occurred_at FROM event_log WHERE event_id = ANY($1::uuid[])",
+            [freed.json()["event_id"], again.json()["event_id"]],
+        )
+    }
+    assert times["reservation_released"] < times["reserved"]
