@@ -627,17 +627,24 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
         )
         sent, produce_s = asyncio.run(produce_dataset(settings, args.events))
         console.print(f"[{broker}] produced {sent:,} events in {produce_s:.1f} s")
-        floor = asyncio.run(
-            raw_floor(
-                ep.kafka_bootstrap_servers,
-                settings.topic,
-                _db(ep.database_url, "bench_r"),
-                sent,
-                args.batch,
+
+        def run_floor(database: str, group: str, when: str) -> LoopRun:
+            """(r) into its own fresh database, dropped after."""
+            run = asyncio.run(
+                raw_floor(
+                    ep.kafka_bootstrap_servers,
+                    settings.topic,
+                    _db(ep.database_url, database),
+                    sent,
+                    args.batch,
+                    group=group,
+                )
             )
-        )
-        console.print(f"[{broker}] (r) raw floor done in {floor.seconds:.1f} s")
-        asyncio.run(drop_database(ep.database_url, "bench_r"))
+            console.print(f"[{broker}] (r) raw floor {when}done in {run.seconds:.1f} s")
+            asyncio.run(drop_database(ep.database_url, database))
+            return run
+
+        floor = run_floor("bench_r", "bench-raw-floor", "")
         a = asyncio.run(
             baseline(
                 ep.kafka_bootstrap_servers,
@@ -675,20 +682,7 @@ def run_on(broker: str, args: argparse.Namespace, console: Console) -> BrokerRun
             return seconds, unsettled, assets
 
         rebuild_s, rebuild_unsettled_s, assets = asyncio.run(run_rebuild())
-        floor_again = asyncio.run(
-            raw_floor(
-                ep.kafka_bootstrap_servers,
-                settings.topic,
-                _db(ep.database_url, "bench_r2"),
-                sent,
-                args.batch,
-                group="bench-raw-floor-again",
-            )
-        )
-        console.print(
-            f"[{broker}] (r) raw floor again, after (b), done in {floor_again.seconds:.1f} s"
-        )
-        asyncio.run(drop_database(ep.database_url, "bench_r2"))
+        floor_again = run_floor("bench_r2", "bench-raw-floor-again", "again, after (b), ")
         console.print(f"[{broker}] rebuild done in {rebuild_s:.1f} s; timing the read API")
         dsn_b = _db(ep.database_url, "bench_b")
         reads = time_read_api(settings, dsn_b, args.requests)

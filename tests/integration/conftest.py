@@ -284,6 +284,18 @@ async def wait_until_applied(
         await conn.close()
 
 
+async def end_client_sessions(admin: asyncpg.Connection) -> int:
+    """End every client session of ``admin``'s database but its own, as an operator's
+    ``pg_terminate_backend``, a failover or ``idle_session_timeout`` does; how many ended."""
+    ended = await admin.fetchval(
+        "SELECT count(*) FROM ("
+        "  SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        "  WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        "    AND backend_type = 'client backend') AS t"
+    )
+    return int(ended)
+
+
 async def fetch_all(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
     conn = await connect(dsn)
     try:

@@ -12,7 +12,20 @@ import pytest
 
 from projections.postgres.connection import connect
 from tests.factories import T0, event_dict
-from tests.integration.conftest import StackEnv, api_log, auth, write_directly
+from tests.integration.conftest import (
+    StackEnv,
+    api_log,
+    auth,
+    end_client_sessions,
+    write_directly,
+)
+
+# reads of t1 that each take a pooled connection (the KPIs two), over _seed's data
+READS = [
+    "/v1/tenants/t1/kpis?from=2020-01&to=2026-12",
+    "/v1/tenants/t1/assets/pc-1",
+    "/v1/tenants/t1/fleet",
+]
 
 
 async def _seed(env: StackEnv) -> None:
@@ -80,12 +93,7 @@ async def test_a_postgres_restart_is_a_503_never_a_500(env: StackEnv, api: str) 
         pytest.skip("needs the embedded PostgreSQL, which the test can restart")
     await _seed(env)
     headers = await auth(env, "t1")
-    paths = [
-        "/v1/tenants/t1/kpis?from=2020-01&to=2026-12",
-        "/v1/tenants/t1/assets/pc-1",
-        "/v1/tenants/t1/fleet",
-        "/v1/tenants/t1/offers",
-    ]
+    paths = [*READS, "/v1/tenants/t1/offers"]
     answers: list[tuple[str, int, str, str | None]] = []
     async with httpx.AsyncClient(base_url=api, headers=headers, timeout=30) as client:
         for path in paths:
@@ -119,11 +127,7 @@ async def test_sessions_ended_by_postgres_are_503_never_500(env: StackEnv, api: 
     CI. Every answer here must be 200 or 503."""
     await _seed(env)
     headers = await auth(env, "t1")
-    paths = [
-        "/v1/tenants/t1/kpis?from=2020-01&to=2026-12",
-        "/v1/tenants/t1/assets/pc-1",
-        "/v1/tenants/t1/fleet",
-    ]
+    paths = READS
     statuses: list[int] = []
     admin = await connect(env.dsn)
     try:
@@ -138,12 +142,7 @@ async def test_sessions_ended_by_postgres_are_503_never_500(env: StackEnv, api: 
             ended = 0
             for _ in range(60):
                 await asyncio.gather(*(read(p) for p in paths * 3))
-                ended += await admin.fetchval(
-                    "SELECT count(*) FROM ("
-                    "  SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    "  WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    "    AND backend_type = 'client backend') AS t"
-                )
+                ended += await end_client_sessions(admin)
                 await asyncio.gather(*(read(p) for p in paths * 3))
             assert ended > 0, "no session of the API was ended: the test proves nothing"
             for path in paths:

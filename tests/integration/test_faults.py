@@ -14,6 +14,7 @@ from tests.factories import as_record, fleet
 from tests.integration.conftest import (
     StackEnv,
     checkpoints,
+    end_client_sessions,
     merge_offsets,
     produce,
     totals,
@@ -103,12 +104,7 @@ async def test_worker_connections_terminated_under_load(env: StackEnv) -> None:
     try:
         ended = 0
         for _ in range(40):
-            ended += await admin.fetchval(
-                "SELECT count(*) FROM ("
-                "  SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                "  WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                "    AND backend_type = 'client backend') AS t"
-            )
+            ended += await end_client_sessions(admin)
             await asyncio.sleep(0.15)
     finally:
         await admin.close()
