@@ -307,27 +307,23 @@ async def _letters_not_counted(
     ]
     if not passed:
         return letters
-    known = {
-        r["event_id"]
-        for r in await conn.fetch(
-            "SELECT event_id FROM event_log WHERE event_id = ANY($1::uuid[])",
-            [d.event_id for d in passed],
-        )
-    }
+    known = await _logged(conn, [d.event_id for d in passed if d.event_id is not None])
     counted = {id(d) for d in passed if d.event_id in known}
     return [d for d in letters if id(d) not in counted]
+
+
+async def _logged(conn: Connection, event_ids: list[UUID]) -> set[UUID]:
+    """Which of ``event_ids`` the event log holds."""
+    rows = await conn.fetch(
+        "SELECT event_id FROM event_log WHERE event_id = ANY($1::uuid[])", event_ids
+    )
+    return {r["event_id"] for r in rows}
 
 
 async def _unknown_events(conn: Connection, items: list[DecodedEvent]) -> list[DecodedEvent]:
     if not items:
         return []
-    known = {
-        r["event_id"]
-        for r in await conn.fetch(
-            "SELECT event_id FROM event_log WHERE event_id = ANY($1::uuid[])",
-            [d.event.event_id for d in items],
-        )
-    }
+    known = await _logged(conn, [d.event.event_id for d in items])
     return [d for d in items if d.event.event_id not in known]
 
 
